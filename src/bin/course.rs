@@ -1,0 +1,300 @@
+//! `course`: the learner's companion. Grades a server (`check`), shows progress (`list`),
+//! writes exercise starters (`new`), hands out hints one at a time (`hint`), and redraws the
+//! diagrams (`diagrams`).
+//!
+//! ```text
+//! cargo run --bin course -- list
+//! cargo run --bin course -- check 01 --cmd "cargo run -q --bin 01-tcp-echo -- --addr 127.0.0.1:0"
+//! cargo run --bin course -- check 01 --addr 127.0.0.1:7001      # a server already running
+//! cargo run --bin course -- new 01 my-echo                       # a starter to fill in
+//! cargo run --bin course -- hint 01                              # the next hint
+//! ```
+//!
+//! Progress (which lessons your own work has passed, which hints you have seen) is kept in
+//! `$NETCOURSE_HOME`, by default `~/.netcourse`.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use netcourse::grader::{self, Listener, Options, Target};
+use netcourse::lessons::{self, Lesson};
+use netcourse::starter;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "The network programming course: grade, list, start, hint")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run lesson NN's checks against a server (exit code 0 only if every check passes).
+    Check {
+        /// Lesson number, e.g. 01.
+        lesson: u32,
+        /// A server already running: IP:PORT, or SCHEME://IP:PORT for each listener.
+        #[arg(long, required_unless_present = "cmd", conflicts_with = "cmd")]
+        addr: Vec<String>,
+        /// A shell command that starts the server and prints `listening on SCHEME://IP:PORT`.
+        /// It is started afresh for every check; use port 0 so restarts never collide.
+        #[arg(long)]
+        cmd: Option<String>,
+        /// Seed for the random choices; a failing run prints the one to replay it.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Seconds any single read may wait before the check fails.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Show the lessons, which have checks, and which your own work has passed.
+    List,
+    /// Write a starter for lesson NN into DIR: the reference with its key parts cut out.
+    New {
+        lesson: u32,
+        /// Where to write it (default: lesson-NN-starter); it must not exist yet.
+        dir: Option<PathBuf>,
+    },
+    /// Print lesson NN's next hint (or all of them, or start over).
+    Hint {
+        lesson: u32,
+        #[arg(long, conflicts_with = "reset")]
+        all: bool,
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Redraw every diagram into diagrams/ (or, with --check, fail if one is out of date).
+    Diagrams {
+        #[arg(long)]
+        check: bool,
+        #[arg(long, default_value = "diagrams")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Check { lesson, addr, cmd, seed, timeout, only } => {
+            let passed = check(lesson, addr, cmd, seed, timeout, only)?;
+            std::process::exit(if passed { 0 } else { 1 });
+        }
+        Command::List => list(),
+        Command::New { lesson, dir } => new(lesson, dir),
+        Command::Hint { lesson, all, reset } => hint(lesson, all, reset),
+        Command::Diagrams { check, dir } => diagrams(check, &dir),
+    }
+}
+
+fn find(lesson: u32) -> anyhow::Result<&'static Lesson> {
+    lessons::lesson(lesson).with_context(|| format!("there is no lesson {lesson:02}: `course list` shows them"))
+}
+
+fn check(
+    lesson: u32,
+    addr: Vec<String>,
+    cmd: Option<String>,
+    seed: Option<u64>,
+    timeout: f64,
+    only: Option<String>,
+) -> anyhow::Result<bool> {
+    let info = find(lesson)?;
+    let suite = grader::suite(lesson).with_context(|| format!("lesson {:02} has no checks yet", lesson))?;
+    let target = match cmd {
+        Some(cmd) => Target::Command(cmd),
+        None => {
+            let mut listeners = Vec::new();
+            for (i, a) in addr.iter().enumerate() {
+                let scheme = suite.listeners.get(i).copied().unwrap_or(suite.listeners[0]);
+                listeners.push(Listener::parse_arg(a, scheme).with_context(|| format!("--addr {a:?} is not IP:PORT"))?);
+            }
+            Target::Running(listeners)
+        }
+    };
+    let options = Options {
+        timeout: Duration::from_secs_f64(timeout.max(0.1)),
+        seed: seed.unwrap_or_else(fresh_seed),
+        only,
+    };
+    let report = grader::grade(lesson, &target, &options, &mut std::io::stdout())?;
+    if report.passed() {
+        let reference = match &target {
+            Target::Command(cmd) => cmd.contains(info.name),
+            Target::Running(_) => false,
+        };
+        if reference {
+            println!("(that command runs the reference {}: `course list` records only your own work)", info.name);
+        } else if options_ran_everything(&report, suite) {
+            record_pass(lesson, &target)?;
+        }
+    }
+    Ok(report.passed())
+}
+
+fn options_ran_everything(report: &grader::Report, suite: &grader::Suite) -> bool {
+    report.outcomes.len() == suite.checks.len()
+}
+
+/// A seed from the clock: different runs try different chunkings; the report prints it.
+fn fresh_seed() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (now.as_nanos() as u64 % 1_000_000).max(1)
+}
+
+fn list() -> anyhow::Result<()> {
+    let passed = read_progress()?;
+    println!("{:<4}{:<20}{:<10}{:<8}title", "NN", "binary", "written", "checks");
+    for l in lessons::LESSONS {
+        let checks = grader::suite(l.number).map_or("-".to_string(), |s| s.checks.len().to_string());
+        let written = if l.source.is_some() { "yes" } else { "not yet" };
+        println!("{:<4}{:<20}{:<10}{:<8}{}", format!("{:02}", l.number), l.name, written, checks, l.title);
+        if let Some(when) = passed.iter().find(|(n, _)| *n == l.number).map(|(_, w)| w) {
+            println!("{:<4}  passed by your work: {when}", "");
+        }
+    }
+    println!("\nStart a lesson: read lessons/NN-name/README.md, then `course new NN` for its exercise.");
+    Ok(())
+}
+
+fn new(lesson: u32, dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let info = find(lesson)?;
+    let dir = dir.unwrap_or_else(|| PathBuf::from(format!("lesson-{lesson:02}-starter")));
+    if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{} already exists and is not empty: choose another folder", dir.display());
+    }
+    let (files, exercises) = starter::starter(info).map_err(anyhow::Error::msg)?;
+    for file in &files {
+        let path = dir.join(&file.path);
+        std::fs::create_dir_all(path.parent().expect("a file is inside the folder"))?;
+        std::fs::write(&path, &file.text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("Wrote the lesson {lesson:02} starter to {}/ ({} exercises):", dir.display(), exercises.len());
+    for (i, e) in exercises.iter().enumerate() {
+        println!("  {}. {}", i + 1, e.title);
+    }
+    println!(
+        "\nLook for `todo!()` in {d}/src. Then check your work:\n  \
+         cargo run --bin course -- check {lesson:02} --cmd \"cargo run -q --manifest-path {d}/Cargo.toml -- --addr 127.0.0.1:0\"\n\
+         Stuck? cargo run --bin course -- hint {lesson:02}",
+        d = dir.display()
+    );
+    Ok(())
+}
+
+fn hint(lesson: u32, all: bool, reset: bool) -> anyhow::Result<()> {
+    let info = find(lesson)?;
+    let exercises = starter::exercises(info).map_err(anyhow::Error::msg)?;
+    let hints: Vec<(usize, &str, &str)> = exercises
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| e.hints.iter().map(move |h| (i + 1, e.title.as_str(), h.as_str())))
+        .collect();
+    let state = home()?.join(format!("hints-{lesson:02}"));
+    if reset {
+        let _ = std::fs::remove_file(&state);
+        println!("Hints for lesson {lesson:02} start again from the first.");
+        return Ok(());
+    }
+    let shown: usize = std::fs::read_to_string(&state).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let range = if all { 0..hints.len() } else { shown.min(hints.len())..(shown + 1).min(hints.len()) };
+    if range.is_empty() {
+        println!("That was the last of the {} hints for lesson {lesson:02}. `--all` shows them again; `--reset` starts over.", hints.len());
+        return Ok(());
+    }
+    for i in range.clone() {
+        let (exercise, title, text) = hints[i];
+        println!("Hint {} of {} (exercise {exercise}: {title}):\n  {text}\n", i + 1, hints.len());
+    }
+    if !all {
+        std::fs::create_dir_all(home()?)?;
+        std::fs::write(&state, range.end.to_string())?;
+        if range.end < hints.len() {
+            println!("Run it again for the next hint.");
+        }
+    }
+    Ok(())
+}
+
+fn diagrams(check: bool, dir: &Path) -> anyhow::Result<()> {
+    let mut stale = Vec::new();
+    for d in netcourse::diagram::catalog() {
+        let path = dir.join(d.file);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == d.svg {
+            continue;
+        }
+        if check {
+            stale.push(path.display().to_string());
+        } else {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(&path, &d.svg)?;
+            println!("wrote {}", path.display());
+        }
+    }
+    if !stale.is_empty() {
+        bail!("out of date (run `cargo run --bin course -- diagrams`): {}", stale.join(", "));
+    }
+    Ok(())
+}
+
+/// Where progress is kept: $NETCOURSE_HOME, or ~/.netcourse.
+fn home() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("NETCOURSE_HOME") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").context("neither NETCOURSE_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".netcourse"))
+}
+
+/// Lessons passed, with when and against what: one `NN<TAB>date<TAB>target` line each.
+fn read_progress() -> anyhow::Result<Vec<(u32, String)>> {
+    let text = std::fs::read_to_string(home()?.join("progress.tsv")).unwrap_or_default();
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, '\t');
+            let n = parts.next()?.parse().ok()?;
+            let when = parts.next()?;
+            let what = parts.next().unwrap_or("");
+            Some((n, format!("{when} ({what})")))
+        })
+        .collect())
+}
+
+fn record_pass(lesson: u32, target: &Target) -> anyhow::Result<()> {
+    let what = match target {
+        Target::Command(cmd) => format!("--cmd {cmd}"),
+        Target::Running(l) => format!("--addr {}", l.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(" ")),
+    };
+    let dir = home()?;
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("progress.tsv");
+    let mut text: String = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{lesson}\t")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.push_str(&format!("{lesson}\t{}\t{}\n", today(), what.replace(['\t', '\n'], " ")));
+    std::fs::write(&path, text)?;
+    println!("Recorded: lesson {lesson:02} passed. `course list` shows your progress.");
+    Ok(())
+}
+
+/// Today's date, UTC, as YYYY-MM-DD (days-to-civil, H. Hinnant's algorithm).
+fn today() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}

@@ -1,0 +1,26 @@
+//! # netcourse: network programming from the socket API up
+//!
+//! This library is what the lessons grow. Each lesson under `lessons/` is a small binary that
+//! first writes a technique inline to teach it; once a later lesson needs it, the technique is
+//! promoted here. The modules are in lesson order:
+//!
+//! | module | lessons | what it holds |
+//! |---|---|---|
+//! | [`trace`] | all | the `--trace` output: system calls as they happen, annotated hexdumps |
+//! | [`layout`] | 03, 10 | wire formats as tables of fields, for traces and diagrams |
+//! | [`framing`] | 03 | turning a byte stream into messages: delimited lines and length prefixes (sans-IO) |
+//! | [`diagram`] | all | SVG diagrams drawn from the code's own tables |
+//! | [`grader`] | all | the black-box checks behind `course check NN` |
+//! | [`starter`] | all | exercise starters cut from the reference code (`course new NN`) |
+//! | [`lessons`] | all | the list of lessons: numbers, names, titles, sources |
+//!
+//! The grader never calls the protocol code above it: it carries its own small encoders so that a
+//! bug shared with the reference lessons cannot hide itself.
+
+pub mod diagram;
+pub mod framing;
+pub mod grader;
+pub mod layout;
+pub mod lessons;
+pub mod starter;
+pub mod trace;

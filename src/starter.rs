@@ -1,0 +1,220 @@
+//! Exercise starters, cut from the reference code itself so that they can never drift from it.
+//!
+//! The reference marks each exercise in place:
+//!
+//! ```text
+//! fn echo(conn: &Socket) -> io::Result<u64> {
+//!     // exercise: begin "Echo until end of stream, then half-close"
+//!     // hint: read() returns however many bytes have arrived ...
+//!     ...the reference code...
+//!     // exercise: end
+//! }
+//! ```
+//!
+//! A starter keeps everything around the markers and the hints, and replaces the code between
+//! them with `todo!()`. An exercise always spans the whole rest of a function body, so the
+//! starter compiles (with warnings about unused variables) and fails its checks until the
+//! learner writes the missing parts. `course hint NN` prints the same hints one at a time.
+
+use crate::lessons::Lesson;
+
+const BEGIN: &str = "// exercise: begin";
+const END: &str = "// exercise: end";
+const HINT: &str = "// hint:";
+
+/// One exercise found in a source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exercise {
+    pub title: String,
+    pub hints: Vec<String>,
+}
+
+/// A source file with its exercises cut out, or why the markers are broken.
+pub fn cut(source: &str, lesson: u32, first_number: usize) -> Result<(String, Vec<Exercise>), String> {
+    let mut out = String::new();
+    let mut exercises = Vec::new();
+    let mut open: Option<(Exercise, String)> = None; // the exercise and its indentation
+    for (i, line) in source.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        if let Some(rest) = trimmed.strip_prefix(BEGIN) {
+            if open.is_some() {
+                return Err(format!("line {}: an exercise begins inside another", i + 1));
+            }
+            let title = rest.trim().trim_matches('"').to_string();
+            let number = first_number + exercises.len();
+            out.push_str(&format!("{indent}// EXERCISE {number}: {title}\n"));
+            open = Some((Exercise { title, hints: Vec::new() }, indent.to_string()));
+        } else if trimmed.starts_with(END) {
+            let Some((exercise, indent)) = open.take() else {
+                return Err(format!("line {}: an exercise ends that never began", i + 1));
+            };
+            let number = first_number + exercises.len();
+            out.push_str(&format!(
+                "{indent}todo!(\"exercise {number}: {} (hints: cargo run --bin course -- hint {lesson:02})\")\n",
+                exercise.title.replace('"', "'")
+            ));
+            exercises.push(exercise);
+        } else if let Some((exercise, _)) = open.as_mut() {
+            if let Some(hint) = trimmed.strip_prefix(HINT) {
+                exercise.hints.push(hint.trim().to_string());
+                out.push_str(line);
+                out.push('\n');
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if open.is_some() {
+        return Err("an exercise is never closed with `// exercise: end`".into());
+    }
+    Ok((out, exercises))
+}
+
+/// A file of a starter project: where it goes, and its text.
+#[derive(Debug, Clone)]
+pub struct StarterFile {
+    pub path: String,
+    pub text: String,
+}
+
+/// The whole starter project for `lesson`: a standalone Cargo package whose library is named
+/// `netcourse` (holding just the modules the lesson uses) and whose binary has the lesson's name,
+/// so the lesson's own `use netcourse::...` lines work unchanged.
+pub fn starter(lesson: &Lesson) -> Result<(Vec<StarterFile>, Vec<Exercise>), String> {
+    let source = lesson.source.ok_or_else(|| format!("lesson {:02} has no reference yet", lesson.number))?;
+    let mut files = Vec::new();
+    let mut exercises = Vec::new();
+    let mut lib = String::from(
+        "//! The parts of the course library this lesson builds on (a copy, for this starter).\n\n",
+    );
+    for (module, text) in lesson.modules {
+        let (cut_text, found) = cut(text, lesson.number, exercises.len() + 1)
+            .map_err(|e| format!("src/{module}.rs: {e}"))?;
+        exercises.extend(found);
+        lib.push_str(&format!("pub mod {module};\n"));
+        files.push(StarterFile {
+            path: format!("src/{module}.rs"),
+            text: cut_text,
+        });
+    }
+    let (main, found) = cut(source, lesson.number, exercises.len() + 1).map_err(|e| format!("main.rs: {e}"))?;
+    exercises.extend(found);
+    files.push(StarterFile {
+        path: "src/main.rs".into(),
+        text: main,
+    });
+    files.push(StarterFile {
+        path: "src/lib.rs".into(),
+        text: lib,
+    });
+    files.push(StarterFile {
+        path: "Cargo.toml".into(),
+        text: cargo_toml(lesson),
+    });
+    files.push(StarterFile {
+        path: "Cargo.lock".into(),
+        text: include_str!("../Cargo.lock").replace("name = \"netcourse\"", &format!("name = \"{}\"", package_name(lesson))),
+    });
+    files.push(StarterFile {
+        path: ".gitignore".into(),
+        text: "/target\n".into(),
+    });
+    files.push(StarterFile {
+        path: "README.md".into(),
+        text: readme(lesson, &exercises),
+    });
+    Ok((files, exercises))
+}
+
+/// Every exercise and its hints, in the order a starter numbers them.
+pub fn exercises(lesson: &Lesson) -> Result<Vec<Exercise>, String> {
+    starter(lesson).map(|(_, exercises)| exercises)
+}
+
+fn package_name(lesson: &Lesson) -> String {
+    format!("lesson-{}-starter", lesson.name)
+}
+
+fn cargo_toml(lesson: &Lesson) -> String {
+    format!(
+        r#"[package]
+name = "{package}"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+# The same versions as the course, so the build can reuse what is already downloaded.
+[dependencies]
+socket2 = {{ version = "0.6", features = ["all"] }}
+clap = {{ version = "4", features = ["derive"] }}
+anyhow = "1"
+
+[lib]
+name = "netcourse"
+path = "src/lib.rs"
+
+[[bin]]
+name = "{name}"
+path = "src/main.rs"
+
+# A project of its own, even when created inside the course's folder.
+[workspace]
+"#,
+        package = package_name(lesson),
+        name = lesson.name
+    )
+}
+
+fn readme(lesson: &Lesson, exercises: &[Exercise]) -> String {
+    let mut s = format!(
+        "# Lesson {:02} starter: {}\n\n\
+         The reference code of lesson {:02} with its key parts cut out. Each `todo!()` is an exercise;\n\
+         the `// hint:` comments above it, and `cargo run --bin course -- hint {:02}` in the course,\n\
+         help you fill it in. The lesson text is lessons/{}/README.md in the course.\n\n## Exercises\n\n",
+        lesson.number, lesson.title, lesson.number, lesson.number, lesson.name
+    );
+    for (i, e) in exercises.iter().enumerate() {
+        s.push_str(&format!("{}. {}\n", i + 1, e.title));
+    }
+    s.push_str(&format!(
+        "\n## Check your work\n\nFrom the course folder, with this starter in DIR:\n\n```\n\
+         cargo run --bin course -- check {:02} --cmd \"cargo run -q --manifest-path DIR/Cargo.toml -- --addr 127.0.0.1:0\"\n```\n",
+        lesson.number
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "fn f() -> u32 {\n    let a = 1;\n    // exercise: begin \"Add\"\n    // hint: use +\n    a + 1\n    // exercise: end\n}\n";
+
+    #[test]
+    fn the_code_between_markers_becomes_todo_and_hints_stay() {
+        let (text, exercises) = cut(SOURCE, 1, 1).unwrap();
+        assert!(text.contains("    // EXERCISE 1: Add\n    // hint: use +\n    todo!(\"exercise 1: Add"));
+        assert!(!text.contains("a + 1"));
+        assert!(text.contains("let a = 1;"));
+        assert_eq!(exercises, vec![Exercise { title: "Add".into(), hints: vec!["use +".into()] }]);
+    }
+
+    #[test]
+    fn broken_markers_are_reported() {
+        assert!(cut("// exercise: begin \"x\"\n", 1, 1).is_err());
+        assert!(cut("// exercise: end\n", 1, 1).is_err());
+    }
+
+    #[test]
+    fn every_written_lesson_has_exercises_with_hints() {
+        for lesson in crate::lessons::LESSONS.iter().filter(|l| l.source.is_some()) {
+            let exercises = exercises(lesson).unwrap();
+            assert!(!exercises.is_empty(), "lesson {} has no exercise", lesson.name);
+            for e in exercises {
+                assert!(!e.hints.is_empty(), "{}: exercise {:?} has no hints", lesson.name, e.title);
+            }
+        }
+    }
+}
