@@ -29,7 +29,10 @@ fn committed_diagrams_match_what_the_code_draws() {
         match std::fs::read_to_string(&path) {
             // A checkout that turned \n into \r\n has not changed the picture.
             Ok(committed) if committed.replace("\r\n", "\n") == d.svg => {}
-            Ok(_) => stale.push(format!("diagrams/{} differs from what the code draws", d.file)),
+            Ok(_) => stale.push(format!(
+                "diagrams/{} differs from what the code draws",
+                d.file
+            )),
             Err(e) => stale.push(format!("diagrams/{} cannot be read: {e}", d.file)),
         }
     }
@@ -48,12 +51,20 @@ fn every_diagram_is_well_formed_svg() {
             panic!("{} is not well-formed XML: {e}", d.file);
         }
         let root = d.svg.lines().next().unwrap();
-        assert!(root.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{}", d.file);
+        assert!(
+            root.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{}",
+            d.file
+        );
         for attr in ["width=", "height=", "viewBox="] {
             assert!(root.contains(attr), "{} has no {attr} on its root", d.file);
         }
         assert!(d.svg.trim_end().ends_with("</svg>"), "{}", d.file);
-        assert!(d.file.ends_with(".svg") && !d.file.contains('/'), "{}", d.file);
+        assert!(
+            d.file.ends_with(".svg") && !d.file.contains('/'),
+            "{}",
+            d.file
+        );
     }
 }
 
@@ -61,7 +72,10 @@ fn every_diagram_is_well_formed_svg() {
 #[test]
 fn the_catalog_is_stable() {
     let (a, b) = (catalog(), catalog());
-    assert_eq!(a, b, "two renderings differ: something reads a clock or a hash order");
+    assert_eq!(
+        a, b,
+        "two renderings differ: something reads a clock or a hash order"
+    );
     let mut files: Vec<_> = a.iter().map(|d| d.file).collect();
     files.sort();
     files.dedup();
@@ -72,10 +86,26 @@ fn the_catalog_is_stable() {
 #[test]
 fn a_layout_names_each_field() {
     const TINY: &[Field] = &[
-        Field { name: "version", bits: Some(4), about: "always 1" },
-        Field { name: "kind", bits: Some(12), about: "what follows" },
-        Field { name: "len", bits: Some(16), about: "bytes of data" },
-        Field { name: "data<&>", bits: None, about: "exactly `len` bytes" },
+        Field {
+            name: "version",
+            bits: Some(4),
+            about: "always 1",
+        },
+        Field {
+            name: "kind",
+            bits: Some(12),
+            about: "what follows",
+        },
+        Field {
+            name: "len",
+            bits: Some(16),
+            about: "bytes of data",
+        },
+        Field {
+            name: "data<&>",
+            bits: None,
+            about: "exactly `len` bytes",
+        },
     ];
     let svg = render_layout("tiny", TINY);
     check_xml(&svg).unwrap();
@@ -83,7 +113,10 @@ fn a_layout_names_each_field() {
         assert!(svg.contains(&format!(">{name}<")), "{name} is not drawn");
     }
     assert!(svg.contains("... variable"));
-    assert!(svg.contains("what follows"), "the legend lists what each field means");
+    assert!(
+        svg.contains("what follows"),
+        "the legend lists what each field means"
+    );
 }
 
 /// A small well-formedness check, enough for what the renderers write: tags balance, attribute
@@ -138,8 +171,12 @@ fn check_attributes(mut attrs: &str) -> Result<(), String> {
         if attrs.is_empty() {
             return Ok(());
         }
-        let eq = attrs.find('=').ok_or(format!("attribute without value: {attrs}"))?;
-        let value = attrs[eq + 1..].strip_prefix('"').ok_or(format!("unquoted attribute: {attrs}"))?;
+        let eq = attrs
+            .find('=')
+            .ok_or(format!("attribute without value: {attrs}"))?;
+        let value = attrs[eq + 1..]
+            .strip_prefix('"')
+            .ok_or(format!("unquoted attribute: {attrs}"))?;
         let end = value.find('"').ok_or("unterminated attribute")?;
         if value[..end].contains('<') {
             return Err(format!("raw < in attribute: {}", &value[..end]));

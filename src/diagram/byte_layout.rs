@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use super::svg::{text_width, wrap, Anchor, Svg};
+use super::svg::{sans_chars, text_width, wrap, Anchor, Svg};
 use super::Field;
 
 /// The bytes of one real message, drawn under the layout.
@@ -64,6 +64,7 @@ const CSS: &str = "\
 .bracket { fill: none; stroke-width: 1.5; }
 .tick { stroke: #8c959f; stroke-width: 1; }
 .rule { stroke: #d0d7de; stroke-width: 1; }
+.tick, .rule { shape-rendering: crispEdges; }
 .name { font-weight: 700; }
 .muted { fill: #57606a; }
 .s13 { font-size: 13px; } .s12 { font-size: 12px; } .s11 { font-size: 11px; }
@@ -89,12 +90,35 @@ enum Piece {
     Variable { field: usize, row: i32, col: i32 },
 }
 
-/// The pieces of a layout, how many rows they take, and from which row on the byte offset of
-/// a row is no longer known (it is after a variable-length field).
-fn plan(fields: &[Field]) -> (Vec<Piece>, i32, i32) {
+/// Where every field goes.
+#[derive(Debug, PartialEq, Eq)]
+struct Plan {
+    pieces: Vec<Piece>,
+    rows: i32,
+    /// Rows that start right after a variable-length field. From the first one on, a row's
+    /// byte offset is no longer known; each is drawn a little apart from the rows above it.
+    breaks: Vec<i32>,
+}
+
+impl Plan {
+    /// Top of `row`, counting the space left after each variable-length field above it.
+    fn row_top(&self, row: i32) -> i32 {
+        let breaks = self.breaks.iter().filter(|&&b| b <= row).count() as i32;
+        GRID_TOP + row * ROW_H + breaks * BREAK_GAP
+    }
+
+    fn offset_known(&self, row: i32) -> bool {
+        self.breaks.first().is_none_or(|&b| row < b)
+    }
+}
+
+/// Space between a ragged edge and the row under it.
+const BREAK_GAP: i32 = 12;
+
+fn plan(fields: &[Field]) -> Plan {
     let mut pieces = vec![];
     let (mut row, mut col) = (0, 0);
-    let mut unknown_from = i32::MAX;
+    let mut breaks = vec![];
     for (field, f) in fields.iter().enumerate() {
         match f.bits {
             Some(bits) => {
@@ -122,12 +146,16 @@ fn plan(fields: &[Field]) -> (Vec<Piece>, i32, i32) {
                 pieces.push(Piece::Variable { field, row, col });
                 row += if col == 0 { 1 } else { 2 };
                 col = 0;
-                unknown_from = unknown_from.min(row);
+                breaks.push(row);
             }
         }
     }
     let rows = row + i32::from(col > 0);
-    (pieces, rows, unknown_from)
+    Plan {
+        pieces,
+        rows,
+        breaks,
+    }
 }
 
 fn render(title: &str, fields: &[Field], example: Option<&Example>) -> String {
@@ -136,17 +164,17 @@ fn render(title: &str, fields: &[Field], example: Option<&Example>) -> String {
     svg.text(MARGIN, TITLE_Y, Anchor::Start, "title", title);
     draw_ruler(&mut svg);
 
-    let (pieces, rows, unknown_from) = plan(fields);
-    for row in 0..rows.min(unknown_from) {
-        let y = GRID_TOP + row * ROW_H + ROW_H / 2 + 4;
+    let plan = plan(fields);
+    for row in (0..plan.rows).filter(|&r| plan.offset_known(r)) {
+        let y = plan.row_top(row) + ROW_H / 2 + 4;
         let offset = format!("byte {}", row * BITS_PER_ROW / 8);
         svg.text(GRID_X - 10, y, Anchor::End, "mono s10 muted", &offset);
     }
-    for piece in &pieces {
-        draw_piece(&mut svg, piece, fields);
+    for piece in &plan.pieces {
+        draw_piece(&mut svg, piece, fields, &plan);
     }
 
-    let mut y = GRID_TOP + rows * ROW_H + 34;
+    let mut y = plan.row_top(plan.rows) + 34;
     y = draw_legend(&mut svg, fields, y, width);
     if let Some(example) = example {
         y = draw_example(&mut svg, example, y + 18);
@@ -169,7 +197,7 @@ fn draw_ruler(svg: &mut Svg) {
     }
 }
 
-fn draw_piece(svg: &mut Svg, piece: &Piece, fields: &[Field]) {
+fn draw_piece(svg: &mut Svg, piece: &Piece, fields: &[Field], plan: &Plan) {
     match *piece {
         Piece::Fixed {
             field,
@@ -178,7 +206,7 @@ fn draw_piece(svg: &mut Svg, piece: &Piece, fields: &[Field]) {
             bits,
             first,
         } => {
-            let (x, y, w) = (GRID_X + col * BIT_W, GRID_TOP + row * ROW_H, bits * BIT_W);
+            let (x, y, w) = (GRID_X + col * BIT_W, plan.row_top(row), bits * BIT_W);
             svg.rect(x, y, w, ROW_H, 0, &format!("box f{}", field % PALETTE));
             let f = &fields[field];
             let size = if first {
@@ -186,10 +214,10 @@ fn draw_piece(svg: &mut Svg, piece: &Piece, fields: &[Field]) {
             } else {
                 "(cont.)".to_string()
             };
-            draw_box_text(svg, x + w / 2, y, w - 8, f.name, &size);
+            draw_box_text(svg, x + w / 2, y, w - 4, f.name, &size);
         }
         Piece::Variable { field, row, col } => {
-            let y = GRID_TOP + row * ROW_H;
+            let y = plan.row_top(row);
             let start = GRID_X + col * BIT_W;
             // A field starting mid-row takes the rest of its row, then one more full row.
             let band_top = if col == 0 { y } else { y + ROW_H };
@@ -202,7 +230,14 @@ fn draw_piece(svg: &mut Svg, piece: &Piece, fields: &[Field]) {
             }
             svg.poly(&outline, true, &format!("box f{}", field % PALETTE));
             let f = &fields[field];
-            draw_box_text(svg, GRID_X + GRID_W / 2, band_top - 3, GRID_W - 8, f.name, "... variable");
+            draw_box_text(
+                svg,
+                GRID_X + GRID_W / 2,
+                band_top - 3,
+                GRID_W - 8,
+                f.name,
+                "... variable",
+            );
         }
     }
 }
@@ -234,7 +269,9 @@ fn size_text(bits: u32) -> String {
 /// A field's name, and its size under it, centred at `x` in a box `avail` pixels wide. A name
 /// too long for a narrow box is set smaller, then cut (the legend has it in full).
 fn draw_box_text(svg: &mut Svg, x: i32, top: i32, avail: i32, name: &str, size: &str) {
-    let name_size = [13, 12, 11, 10, 9].into_iter().find(|&s| text_width(name, s) <= avail);
+    let name_size = [13, 12, 11, 10, 9]
+        .into_iter()
+        .find(|&s| text_width(name, s) <= avail);
     let name = match name_size {
         Some(_) => name.to_string(),
         None => {
@@ -245,7 +282,9 @@ fn draw_box_text(svg: &mut Svg, x: i32, top: i32, avail: i32, name: &str, size: 
     let class = format!("mono name s{}", name_size.unwrap_or(9));
     // The size line, as long as fits: "32 bits, 4 bytes", "32", or nothing.
     let short = size.split(' ').next().unwrap_or("");
-    let size = [size, short].into_iter().find(|s| text_width(s, 10) <= avail);
+    let size = [size, short]
+        .into_iter()
+        .find(|s| text_width(s, 10) <= avail);
     match size {
         Some(size) => {
             svg.text(x, top + 20, Anchor::Middle, &class, &name);
@@ -266,11 +305,15 @@ fn draw_legend(svg: &mut Svg, fields: &[Field], top: i32, width: i32) -> i32 {
         .map(|f| f.bits.map_or("variable".to_string(), size_text))
         .collect();
     let name_x = MARGIN + 22;
-    let name_w = fields.iter().map(|f| text_width(f.name, 12)).max().unwrap_or(0);
+    let name_w = fields
+        .iter()
+        .map(|f| text_width(f.name, 12))
+        .max()
+        .unwrap_or(0);
     let size_x = name_x + name_w + 16;
     let size_w = sizes.iter().map(|s| text_width(s, 11)).max().unwrap_or(0);
     let about_x = size_x + size_w + 16;
-    let about_chars = ((width - MARGIN - about_x) * 10 / (12 * 6)).max(20) as usize;
+    let about_chars = sans_chars(width - MARGIN - about_x, 12).max(20);
 
     let mut y = top + 12;
     for (k, (f, size)) in fields.iter().zip(&sizes).enumerate() {
@@ -300,7 +343,13 @@ fn draw_example(svg: &mut Svg, example: &Example, top: i32) -> i32 {
     for (row, chunk) in example.bytes.chunks(CELLS_PER_ROW).enumerate() {
         let first = row * CELLS_PER_ROW;
         let cells_top = y + 6;
-        svg.text(GRID_X - 10, cells_top + 25, Anchor::End, "mono s10 muted", &format!("byte {first}"));
+        svg.text(
+            GRID_X - 10,
+            cells_top + 25,
+            Anchor::End,
+            "mono s10 muted",
+            &format!("byte {first}"),
+        );
         for (k, &byte) in chunk.iter().enumerate() {
             let x = GRID_X + k as i32 * CELL_W;
             let class = match part_of(first + k) {
@@ -309,8 +358,20 @@ fn draw_example(svg: &mut Svg, example: &Example, top: i32) -> i32 {
             };
             svg.rect(x, cells_top, CELL_W, CELL_H, 0, &class);
             let mid = x + CELL_W / 2;
-            svg.text(mid, cells_top + 19, Anchor::Middle, "mono hex", &format!("{byte:02x}"));
-            svg.text(mid, cells_top + 34, Anchor::Middle, "mono s11 muted", &shown_char(byte));
+            svg.text(
+                mid,
+                cells_top + 19,
+                Anchor::Middle,
+                "mono hex",
+                &format!("{byte:02x}"),
+            );
+            svg.text(
+                mid,
+                cells_top + 34,
+                Anchor::Middle,
+                "mono s11 muted",
+                &shown_char(byte),
+            );
         }
 
         // Brackets under this row's share of each part; a part's name under its first share,
@@ -319,27 +380,46 @@ fn draw_example(svg: &mut Svg, example: &Example, top: i32) -> i32 {
         let bracket_y = cells_top + CELL_H + 5;
         let mut line_ends: Vec<i32> = vec![];
         for (p, (range, label)) in example.parts.iter().enumerate() {
-            let (start, end) = (range.start.max(row_bytes.start), range.end.min(row_bytes.end));
+            let (start, end) = (
+                range.start.max(row_bytes.start),
+                range.end.min(row_bytes.end),
+            );
             if start >= end {
                 continue;
             }
             let x0 = GRID_X + (start - first) as i32 * CELL_W + 3;
             let x1 = GRID_X + (end - first) as i32 * CELL_W - 3;
-            let bracket = [(x0, bracket_y), (x0, bracket_y + 6), (x1, bracket_y + 6), (x1, bracket_y)];
+            let bracket = [
+                (x0, bracket_y),
+                (x0, bracket_y + 6),
+                (x1, bracket_y + 6),
+                (x1, bracket_y),
+            ];
             svg.poly(&bracket, false, &format!("bracket k{}", p % PALETTE));
             if range.start < row_bytes.start {
                 continue;
             }
+            // Centred under its bracket when it fits, else starting where the bracket starts.
             let w = text_width(label, 12);
-            let x = x0.min(WIDTH - MARGIN - w);
-            let level = line_ends.iter().position(|&e| e + 16 <= x).unwrap_or(line_ends.len());
+            let x = if w <= x1 - x0 { (x0 + x1 - w) / 2 } else { x0 };
+            let x = x.min(WIDTH - MARGIN - w);
+            let level = line_ends
+                .iter()
+                .position(|&e| e + 12 <= x)
+                .unwrap_or(line_ends.len());
             if level == line_ends.len() {
                 line_ends.push(0);
             }
             line_ends[level] = x + w;
-            svg.text(x, bracket_y + 24 + 17 * level as i32, Anchor::Start, "mono s12", label);
+            svg.text(
+                x,
+                bracket_y + 24 + 17 * level as i32,
+                Anchor::Start,
+                "mono s12",
+                label,
+            );
         }
-        y = bracket_y + 12 + 17 * line_ends.len() as i32 + 8;
+        y = bracket_y + 12 + 17 * line_ends.len() as i32;
     }
     y
 }
@@ -359,17 +439,47 @@ mod tests {
     use super::*;
 
     const FLAGS: &[Field] = &[
-        Field { name: "FIN", bits: Some(1), about: "last fragment" },
-        Field { name: "opcode", bits: Some(7), about: "what the frame is" },
-        Field { name: "wide", bits: Some(40), about: "crosses a row" },
-        Field { name: "rest", bits: None, about: "the rest" },
-        Field { name: "trailer", bits: Some(16), about: "after the rest" },
+        Field {
+            name: "FIN",
+            bits: Some(1),
+            about: "last fragment",
+        },
+        Field {
+            name: "opcode",
+            bits: Some(7),
+            about: "what the frame is",
+        },
+        Field {
+            name: "wide",
+            bits: Some(40),
+            about: "crosses a row",
+        },
+        Field {
+            name: "rest",
+            bits: None,
+            about: "the rest",
+        },
+        Field {
+            name: "trailer",
+            bits: Some(16),
+            about: "after the rest",
+        },
     ];
 
     #[test]
     fn fields_are_cut_at_row_ends_and_offsets_stop_after_a_variable_field() {
-        let (pieces, rows, unknown_from) = plan(FLAGS);
-        let fixed = |field, row, col, bits, first| Piece::Fixed { field, row, col, bits, first };
+        let Plan {
+            pieces,
+            rows,
+            breaks,
+        } = plan(FLAGS);
+        let fixed = |field, row, col, bits, first| Piece::Fixed {
+            field,
+            row,
+            col,
+            bits,
+            first,
+        };
         assert_eq!(
             pieces,
             [
@@ -377,11 +487,15 @@ mod tests {
                 fixed(1, 0, 1, 7, true),
                 fixed(2, 0, 8, 24, true),
                 fixed(2, 1, 0, 16, false),
-                Piece::Variable { field: 3, row: 1, col: 16 },
+                Piece::Variable {
+                    field: 3,
+                    row: 1,
+                    col: 16
+                },
                 fixed(4, 3, 0, 16, true),
             ]
         );
-        assert_eq!((rows, unknown_from), (4, 3));
+        assert_eq!((rows, breaks), (4, vec![3]));
     }
 
     #[test]

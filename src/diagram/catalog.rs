@@ -12,8 +12,18 @@ use crate::trace::quote;
 
 pub(super) fn all() -> Vec<Diagram> {
     vec![
-        sequence("01-tcp-echo-sequence.svg", TCP_ECHO_TITLE, &TCP_ECHO_ACTORS, tcp_echo()),
-        sequence("02-udp-echo-sequence.svg", UDP_ECHO_TITLE, &UDP_ECHO_ACTORS, udp_echo()),
+        sequence(
+            "01-tcp-echo-sequence.svg",
+            TCP_ECHO_TITLE,
+            &TCP_ECHO_ACTORS,
+            tcp_echo(),
+        ),
+        sequence(
+            "02-udp-echo-sequence.svg",
+            UDP_ECHO_TITLE,
+            &UDP_ECHO_ACTORS,
+            udp_echo(),
+        ),
         Diagram {
             file: "03-length-prefix.svg",
             title: LENGTH_PREFIX_TITLE,
@@ -55,7 +65,7 @@ fn tcp_echo() -> Vec<Step> {
     vec![
         call(SERVER, SERVER_KERNEL, "socket()\nsetsockopt(SO_REUSEADDR)\nbind(127.0.0.1:7001)\nlisten()"),
         state(SERVER_KERNEL, "LISTEN"),
-        call(SERVER, SERVER_KERNEL, "accept()").noted("blocks until a connection is complete"),
+        call(SERVER, SERVER_KERNEL, "accept()").noted("waits for a finished handshake"),
         call(CLIENT, CLIENT_KERNEL, "connect(127.0.0.1:7001)")
             .noted("the kernel picks a free local port"),
         state(CLIENT_KERNEL, "SYN_SENT"),
@@ -73,9 +83,9 @@ fn tcp_echo() -> Vec<Step> {
         call(CLIENT, CLIENT_KERNEL, r#"write("world\n")"#),
         call(CLIENT_KERNEL, SERVER_KERNEL, r#""hello " (6 bytes)"#),
         call(CLIENT_KERNEL, SERVER_KERNEL, r#""world\n" (6 bytes)"#)
-            .noted("or one 12-byte segment: the kernel decides (ACKs of data are not drawn)"),
-        call(SERVER_KERNEL, SERVER, r#"read() returns 12 bytes: "hello world\n""#)
-            .noted("two writes, one read: read() returns whatever has arrived, here both segments"),
+            .noted("the kernel may also send one 12-byte segment (ACKs of data not drawn)"),
+        call(SERVER_KERNEL, SERVER, "read() returns 12 bytes\n\"hello world\\n\"")
+            .noted("two writes, one read: read() returns all that has arrived"),
         call(SERVER, SERVER_KERNEL, r#"write("hello world\n")"#),
         call(SERVER_KERNEL, CLIENT_KERNEL, r#""hello world\n" (12 bytes)"#),
         call(CLIENT_KERNEL, CLIENT, "read() returns 12 bytes"),
@@ -87,7 +97,7 @@ fn tcp_echo() -> Vec<Step> {
         packet(SERVER_KERNEL, CLIENT_KERNEL, "ACK"),
         state(CLIENT_KERNEL, "FIN_WAIT_2"),
         call(SERVER_KERNEL, SERVER, "read() returns 0 = EOF")
-            .noted("the peer will send no more; it can still receive, so the server writes what is left"),
+            .noted("the peer will send no more, but it can still receive: the server may write() what is left"),
         call(SERVER, SERVER_KERNEL, "close()"),
         state(SERVER_KERNEL, "LAST_ACK"),
         packet(SERVER_KERNEL, CLIENT_KERNEL, "FIN"),
@@ -98,10 +108,10 @@ fn tcp_echo() -> Vec<Step> {
         call(CLIENT, CLIENT_KERNEL, "close()"),
         note(
             CLIENT_KERNEL,
-            "TIME_WAIT lasts 2*MSL (60 s on Linux), so that late packets of this connection \
-             die out. Whoever closes first waits here. Had the server closed first, its port \
-             would still be held when it restarts, and bind() would fail with EADDRINUSE: \
-             that is why servers set SO_REUSEADDR.",
+            "TIME_WAIT: whoever closes first waits 2*MSL (60 s on Linux), so that late packets \
+             of this connection die out. Had the server closed first, its port would still be \
+             held when it restarts, and bind() would fail with EADDRINUSE: that is why servers \
+             set SO_REUSEADDR.",
         ),
     ]
 }
@@ -116,7 +126,10 @@ fn udp_echo() -> Vec<Step> {
     const CLIENT: usize = 0;
     const SERVER: usize = 1;
     vec![
-        note(SERVER, "socket(UDP) and bind(127.0.0.1:7002): no listen(), no accept(), no connection"),
+        note(
+            SERVER,
+            "socket(UDP) and bind(127.0.0.1:7002): no listen(), no accept(), no connection",
+        ),
         call(CLIENT, SERVER, r##"sendto "#1""##)
             .noted("recvfrom() returns \"#1\" and the client's address"),
         call(SERVER, CLIENT, r##"echo "#1""##).noted("sendto() back to that address"),
@@ -132,9 +145,8 @@ fn udp_echo() -> Vec<Step> {
         Step::Divider("boundaries kept: one sendto = one recvfrom".into()),
         call(CLIENT, SERVER, "sendto 9000 bytes")
             .noted("one recvfrom() returns all 9000 bytes, never a part"),
-        call(SERVER, CLIENT, "echo: the same 9000 bytes, whole").noted(
-            "recvfrom with a 1024-byte buffer would cut it to 1024 bytes: MSG_TRUNC",
-        ),
+        call(SERVER, CLIENT, "echo: the same 9000 bytes, whole")
+            .noted("recvfrom with a 1024-byte buffer would cut it to 1024 bytes: MSG_TRUNC"),
     ]
 }
 
@@ -152,7 +164,10 @@ fn length_prefix() -> String {
         .map(|a| (a.bytes, a.label))
         .collect();
     let example = Example {
-        caption: format!("Example: the message {} on the wire, as --trace names it", quote(payload, 40)),
+        caption: format!(
+            "Example: the message {} on the wire, as --trace names it",
+            quote(payload, 40)
+        ),
         bytes: wire,
         parts,
     };

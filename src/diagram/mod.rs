@@ -15,8 +15,8 @@
 /// Wire formats declare their fields in [`crate::layout`]; the diagrams draw from the same table.
 pub use crate::layout::Field;
 
-mod catalog;
 pub mod byte_layout;
+mod catalog;
 pub mod sequence;
 mod svg;
 

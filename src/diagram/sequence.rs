@@ -10,7 +10,7 @@
 //! 2. **Rows.** Each step gets its own band of height, top to bottom; consecutive state changes
 //!    of different actors share one band, as they happen "at the same time".
 
-use super::svg::{text_width, wrap, Anchor, Svg};
+use super::svg::{sans_chars, sans_width, text_width, wrap, Anchor, Svg};
 
 /// A sequence diagram: the actors, left to right, and what happens between them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +61,10 @@ const HEAD_TOP: i32 = 52;
 /// Free space kept between the things drawn around two neighbouring lifelines.
 const GAP: i32 = 20;
 /// Space between a message label and the lifelines at each end of its arrow.
-const LABEL_PAD: i32 = 18;
+const LABEL_PAD: i32 = 14;
 /// Wrap widths, in characters.
 const NOTE_WRAP: usize = 40;
-const MESSAGE_NOTE_WRAP: usize = 46;
+const MESSAGE_NOTE_WRAP: usize = 34;
 
 /// Font sizes, each with a rule in [`CSS`].
 const ACTOR_SIZE: i32 = 13;
@@ -95,6 +95,7 @@ const CSS: &str = "\
 .rule { stroke: #8c959f; stroke-width: 1; stroke-dasharray: 2 4; }
 .pill { fill: #ffffff; stroke: #8c959f; stroke-width: 1; }
 .legend-rule { stroke: #d0d7de; stroke-width: 1; }
+.lifeline, .rule, .legend-rule { shape-rendering: crispEdges; }
 ";
 
 /// Draw `seq` as a standalone SVG document.
@@ -105,7 +106,10 @@ pub fn render_sequence(seq: &Sequence) -> String {
     let n = seq.actors.len();
     for step in &seq.steps {
         for actor in step.actors() {
-            assert!(actor < n, "step {step:?} names actor {actor}, but there are {n} actors");
+            assert!(
+                actor < n,
+                "step {step:?} names actor {actor}, but there are {n} actors"
+            );
         }
     }
     let heads: Vec<Head> = seq.actors.iter().map(|a| Head::new(a)).collect();
@@ -114,9 +118,10 @@ pub fn render_sequence(seq: &Sequence) -> String {
 
     // Pass 1: where the lifelines go, and how wide the picture is.
     let mut xs = column_positions(&heads, &seq.steps);
-    let content_w = match (xs.first(), xs.last()) {
-        (Some(_), Some(&last)) => last + extents(&heads, &seq.steps).1[n - 1] + MARGIN,
-        _ => 2 * MARGIN,
+    let (_, right) = extents(&heads, &seq.steps);
+    let content_w = match xs.last() {
+        Some(&last) => last + right[n - 1] + MARGIN,
+        None => 2 * MARGIN,
     };
     let width = content_w
         .max(text_width(&seq.title, 16) + 2 * MARGIN)
@@ -185,7 +190,10 @@ impl Head {
     }
 
     fn width(&self) -> i32 {
-        let sub = self.sub.as_deref().map_or(0, |s| text_width(s, ACTOR_SUB_SIZE));
+        let sub = self
+            .sub
+            .as_deref()
+            .map_or(0, |s| text_width(s, ACTOR_SUB_SIZE));
         text_width(&self.name, ACTOR_SIZE).max(sub).max(64) + 24
     }
 
@@ -230,9 +238,17 @@ fn extents(heads: &[Head], steps: &[Step]) -> (Vec<i32>, Vec<i32>) {
                 reach(*actor, half, half);
             }
             Step::Message {
-                from, to, label, note, ..
+                from,
+                to,
+                label,
+                note,
+                ..
             } if from == to => {
-                reach(*from, 0, SELF_LOOP_W + 8 + message_text_width(label, note.as_deref()));
+                reach(
+                    *from,
+                    0,
+                    SELF_LOOP_W + 8 + message_text_width(label, note.as_deref()),
+                );
             }
             _ => {}
         }
@@ -254,7 +270,11 @@ fn column_positions(heads: &[Head], steps: &[Step]) -> Vec<i32> {
         .iter()
         .filter_map(|step| match step {
             Step::Message {
-                from, to, label, note, ..
+                from,
+                to,
+                label,
+                note,
+                ..
             } if from != to => {
                 let need = message_text_width(label, note.as_deref()) + 2 * LABEL_PAD;
                 Some(((*from).min(*to), (*from).max(*to), need))
@@ -285,15 +305,28 @@ fn column_positions(heads: &[Head], steps: &[Step]) -> Vec<i32> {
 
 /// Width of the widest line of a message's label and note.
 fn message_text_width(label: &str, note: Option<&str>) -> i32 {
-    let label_w = label.split('\n').map(|l| text_width(l, LABEL_SIZE)).max().unwrap_or(0);
+    let label_w = label
+        .split('\n')
+        .map(|l| text_width(l, LABEL_SIZE))
+        .max()
+        .unwrap_or(0);
     let note_w = note.map_or(0, |n| {
-        wrap(n, MESSAGE_NOTE_WRAP).iter().map(|l| text_width(l, 12)).max().unwrap_or(0)
+        wrap(n, MESSAGE_NOTE_WRAP)
+            .iter()
+            .map(|l| sans_width(l, 12))
+            .max()
+            .unwrap_or(0)
     });
     label_w.max(note_w)
 }
 
 fn note_box_width(text: &str) -> i32 {
-    wrap(text, NOTE_WRAP).iter().map(|l| text_width(l, 12)).max().unwrap_or(0) + 20
+    wrap(text, NOTE_WRAP)
+        .iter()
+        .map(|l| sans_width(l, 12))
+        .max()
+        .unwrap_or(0)
+        + 20
 }
 
 fn state_box_width(state: &str) -> i32 {
@@ -337,11 +370,11 @@ fn draw_band(svg: &mut Svg, band: &[Step], xs: &[i32], width: i32, top: i32) -> 
             for step in band {
                 if let Step::State { actor, state } = step {
                     let w = state_box_width(state);
-                    svg.rect(xs[*actor] - w / 2, top + 3, w, 20, 10, "state-box");
-                    svg.text(xs[*actor], top + 17, Anchor::Middle, "mono state", state);
+                    svg.rect(xs[*actor] - w / 2, top + 2, w, 20, 10, "state-box");
+                    svg.text(xs[*actor], top + 16, Anchor::Middle, "mono state", state);
                 }
             }
-            30
+            28
         }
         Step::Divider(caption) => {
             let mid = top + 20;
@@ -369,13 +402,30 @@ fn draw_message(
 ) -> i32 {
     let mid = (xa + xb) / 2;
     let lines: Vec<&str> = label.split('\n').collect();
-    let arrow_y = top + LINE_H * lines.len() as i32 + 6;
+    let arrow_y = top + LINE_H * lines.len() as i32 + 8;
 
     // Labels sit on a white mask, so lifelines they cross do not run through the letters.
-    let label_w = lines.iter().map(|l| text_width(l, LABEL_SIZE)).max().unwrap_or(0);
-    svg.rect(mid - label_w / 2 - 4, top + 2, label_w + 8, LINE_H * lines.len() as i32, 0, "mask");
+    let label_w = lines
+        .iter()
+        .map(|l| text_width(l, LABEL_SIZE))
+        .max()
+        .unwrap_or(0);
+    svg.rect(
+        mid - label_w / 2 - 4,
+        top + 2,
+        label_w + 8,
+        LINE_H * lines.len() as i32,
+        0,
+        "mask",
+    );
     for (k, line) in lines.iter().enumerate() {
-        svg.text(mid, top + 14 + LINE_H * k as i32, Anchor::Middle, "mono label", line);
+        svg.text(
+            mid,
+            top + 14 + LINE_H * k as i32,
+            Anchor::Middle,
+            "mono label",
+            line,
+        );
     }
 
     let dir = if xb > xa { 1 } else { -1 };
@@ -395,15 +445,18 @@ fn draw_message(
         }
         Arrow::Lost => {
             svg.line(xa, arrow_y, mid, arrow_y, "arrow lost");
-            svg.line(mid - 6, arrow_y - 6, mid + 6, arrow_y + 6, "cross");
-            svg.line(mid - 6, arrow_y + 6, mid + 6, arrow_y - 6, "cross");
+            svg.line(mid - 5, arrow_y - 5, mid + 5, arrow_y + 5, "cross");
+            svg.line(mid - 5, arrow_y + 5, mid + 5, arrow_y - 5, "cross");
         }
     }
 
     let mut bottom = arrow_y + 6;
     if let Some(note) = note {
-        let lines = wrap(note, MESSAGE_NOTE_WRAP);
-        let w = lines.iter().map(|l| text_width(l, 12)).max().unwrap_or(0);
+        // The lifelines were placed for notes wrapped at MESSAGE_NOTE_WRAP; where they ended
+        // up further apart, use the room.
+        let room = sans_chars((xb - xa).abs() - 2 * LABEL_PAD, 12);
+        let lines = wrap(note, room.max(MESSAGE_NOTE_WRAP));
+        let w = lines.iter().map(|l| sans_width(l, 12)).max().unwrap_or(0);
         let h = COMMENT_LINE_H * lines.len() as i32;
         svg.rect(mid - w / 2 - 4, arrow_y + 6, w + 8, h + 2, 0, "mask");
         for (k, line) in lines.iter().enumerate() {
@@ -412,7 +465,7 @@ fn draw_message(
         }
         bottom = arrow_y + 8 + h;
     }
-    bottom - top + 10
+    bottom - top + 8
 }
 
 /// Width of the loop drawn for a message an actor sends to itself.
@@ -432,7 +485,11 @@ fn draw_self_message(svg: &mut Svg, x: i32, top: i32, label: &str, note: Option<
         "arrow",
     );
     svg.poly(
-        &[(x, loop_bottom), (x + TIP_LEN, loop_bottom - 5), (x + TIP_LEN, loop_bottom + 5)],
+        &[
+            (x, loop_bottom),
+            (x + TIP_LEN, loop_bottom - 5),
+            (x + TIP_LEN, loop_bottom + 5),
+        ],
         true,
         "tip",
     );
@@ -467,12 +524,22 @@ fn draw_note(svg: &mut Svg, x: i32, top: i32, text: &str) -> i32 {
         "note-box",
     );
     svg.poly(
-        &[(right - FOLD, box_top), (right - FOLD, box_top + FOLD), (right, box_top + FOLD)],
+        &[
+            (right - FOLD, box_top),
+            (right - FOLD, box_top + FOLD),
+            (right, box_top + FOLD),
+        ],
         true,
         "note-fold",
     );
     for (k, line) in lines.iter().enumerate() {
-        svg.text(left + 10, box_top + 18 + LINE_H * k as i32, Anchor::Start, "note", line);
+        svg.text(
+            left + 10,
+            box_top + 18 + LINE_H * k as i32,
+            Anchor::Start,
+            "note",
+            line,
+        );
     }
     h + 14
 }
@@ -501,9 +568,18 @@ impl Legend {
             })
         };
         let all = [
-            (Mark::Arrow(Arrow::Solid), "a call, its return, or data a program sent"),
-            (Mark::Arrow(Arrow::Dashed), "a packet the kernel sends on its own"),
-            (Mark::Arrow(Arrow::Lost), "lost on the way, and nobody is told"),
+            (
+                Mark::Arrow(Arrow::Solid),
+                "a call, its return, or data a program sent",
+            ),
+            (
+                Mark::Arrow(Arrow::Dashed),
+                "a packet the kernel sends on its own",
+            ),
+            (
+                Mark::Arrow(Arrow::Lost),
+                "lost on the way, and nobody is told",
+            ),
             (Mark::State, "state from here on"),
         ];
         Legend {
@@ -512,12 +588,15 @@ impl Legend {
     }
 
     fn item_width(&self, k: usize) -> i32 {
-        SAMPLE_W + 8 + text_width(self.items[k].1, 12)
+        SAMPLE_W + 8 + sans_width(self.items[k].1, 12)
     }
 
     /// The widest single item: the legend wraps onto more lines when the picture is narrow.
     fn min_width(&self) -> i32 {
-        (0..self.items.len()).map(|k| self.item_width(k)).max().unwrap_or(0)
+        (0..self.items.len())
+            .map(|k| self.item_width(k))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Draw from `top` on; returns the y the legend ends at.
@@ -549,7 +628,15 @@ impl Legend {
                     };
                     let end = x + SAMPLE_W;
                     svg.line(x, mid, end - TIP_LEN, mid, line);
-                    svg.poly(&[(end, mid), (end - TIP_LEN, mid - 5), (end - TIP_LEN, mid + 5)], true, tip);
+                    svg.poly(
+                        &[
+                            (end, mid),
+                            (end - TIP_LEN, mid - 5),
+                            (end - TIP_LEN, mid + 5),
+                        ],
+                        true,
+                        tip,
+                    );
                 }
                 Mark::State => {
                     svg.rect(x, mid - 8, SAMPLE_W, 16, 8, "state-box");
@@ -590,18 +677,28 @@ mod tests {
     fn neighbouring_notes_do_not_overlap() {
         let text = "a note wide enough to reach far past its own lifeline".to_string();
         let steps = vec![
-            Step::Note { actor: 0, text: text.clone() },
-            Step::Note { actor: 1, text: text.clone() },
+            Step::Note {
+                actor: 0,
+                text: text.clone(),
+            },
+            Step::Note {
+                actor: 1,
+                text: text.clone(),
+            },
         ];
         let heads: Vec<Head> = ["a", "b"].iter().map(|a| Head::new(a)).collect();
         let xs = column_positions(&heads, &steps);
         assert!(xs[1] - xs[0] >= note_box_width(&text) + GAP);
+        assert!(note_box_width(&text) > sans_width(&text, 12) / 2);
         assert!(xs[0] - note_box_width(&text) / 2 >= MARGIN);
     }
 
     #[test]
     fn consecutive_states_of_different_actors_share_a_band() {
-        let state = |actor: usize| Step::State { actor, state: "S".into() };
+        let state = |actor: usize| Step::State {
+            actor,
+            state: "S".into(),
+        };
         let steps = vec![state(0), state(1), state(1), Step::Divider("d".into())];
         assert_eq!(band_at(&steps, 0), 2);
         assert_eq!(band_at(&steps, 2), 1);

@@ -5,8 +5,9 @@
 //! committed diagram can be compared with a freshly drawn one.
 //!
 //! Text is measured, not guessed at draw time: a monospace character is 0.6 em wide (7.2 px
-//! at 12 px), and proportional text is narrower than that, so boxes sized with
-//! [`text_width`] always hold their text.
+//! at 12 px), and so is the average bold character of a system font. Regular system-font text
+//! averages under 0.55 em even in the widest common font (DejaVu Sans), so boxes sized with
+//! [`text_width`] and [`sans_width`] always hold their text.
 
 use std::fmt::Write;
 
@@ -23,6 +24,18 @@ const INK: &str = "#1f2328";
 pub(crate) fn text_width(s: &str, size: i32) -> i32 {
     let chars = s.chars().filter(|&c| c != '`').count() as i32;
     (chars * size * 6 + 9) / 10
+}
+
+/// Width in pixels of `s` in the regular (not bold) system font at `size` px: 0.55 em per
+/// character, rounded up.
+pub(crate) fn sans_width(s: &str, size: i32) -> i32 {
+    let chars = s.chars().filter(|&c| c != '`').count() as i32;
+    (chars * size * 55 + 99) / 100
+}
+
+/// How many characters of regular system-font text fit in `width` pixels at `size` px.
+pub(crate) fn sans_chars(width: i32, size: i32) -> usize {
+    (width * 100 / (size * 55)).max(1) as usize
 }
 
 /// Escape text for XML content and attribute values.
@@ -92,7 +105,10 @@ impl Svg {
 
     /// A rectangle; `class` names a rule of the renderer's style sheet.
     pub(crate) fn rect(&mut self, x: i32, y: i32, w: i32, h: i32, rx: i32, class: &str) {
-        let _ = write!(self.body, r#"<rect class="{class}" x="{x}" y="{y}" width="{w}" height="{h}""#);
+        let _ = write!(
+            self.body,
+            r#"<rect class="{class}" x="{x}" y="{y}" width="{w}" height="{h}""#
+        );
         if rx > 0 {
             let _ = write!(self.body, r#" rx="{rx}""#);
         }
@@ -110,7 +126,11 @@ impl Svg {
     pub(crate) fn poly(&mut self, points: &[(i32, i32)], closed: bool, class: &str) {
         let tag = if closed { "polygon" } else { "polyline" };
         let pts: Vec<String> = points.iter().map(|(x, y)| format!("{x},{y}")).collect();
-        let _ = writeln!(self.body, r#"<{tag} class="{class}" points="{}"/>"#, pts.join(" "));
+        let _ = writeln!(
+            self.body,
+            r#"<{tag} class="{class}" points="{}"/>"#,
+            pts.join(" ")
+        );
     }
 
     /// One line of text with its baseline at `y`. Text between backticks is set in the
@@ -121,7 +141,10 @@ impl Svg {
             Anchor::Middle => r#" text-anchor="middle""#,
             Anchor::End => r#" text-anchor="end""#,
         };
-        let _ = write!(self.body, r#"<text class="{class}" x="{x}" y="{y}"{anchor}>"#);
+        let _ = write!(
+            self.body,
+            r#"<text class="{class}" x="{x}" y="{y}"{anchor}>"#
+        );
         if s.contains('`') {
             for (i, part) in s.split('`').enumerate() {
                 if i % 2 == 1 {
@@ -151,12 +174,18 @@ impl Svg {
         );
         let _ = writeln!(out, r#"<title id="title">{}</title>"#, escape(title));
         out.push_str("<style>\n");
-        let _ = writeln!(out, "text {{ font-family: {SANS}; font-size: 12px; fill: {INK}; }}");
+        let _ = writeln!(
+            out,
+            "text {{ font-family: {SANS}; font-size: 12px; fill: {INK}; }}"
+        );
         let _ = writeln!(out, ".code, .mono {{ font-family: {MONO}; }}");
         let _ = writeln!(out, ".title {{ font-size: 16px; font-weight: 700; }}");
         out.push_str(css);
         out.push_str("</style>\n");
-        let _ = writeln!(out, r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##);
+        let _ = writeln!(
+            out,
+            r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##
+        );
         out.push_str(&self.body);
         out.push_str("</svg>\n");
         out
@@ -169,13 +198,19 @@ mod tests {
 
     #[test]
     fn escape_covers_the_xml_specials() {
-        assert_eq!(escape(r#"a<b & "c" 'd'>"#), "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;");
+        assert_eq!(
+            escape(r#"a<b & "c" 'd'>"#),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
+        );
     }
 
     #[test]
     fn wrap_keeps_lines_within_the_limit() {
         let lines = wrap("the peer will send no more, it can still receive", 16);
-        assert_eq!(lines, ["the peer will", "send no more, it", "can still", "receive"]);
+        assert_eq!(
+            lines,
+            ["the peer will", "send no more, it", "can still", "receive"]
+        );
         assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(wrap("one\ntwo", 40), ["one", "two"]);
     }
@@ -190,6 +225,8 @@ mod tests {
     fn text_between_backticks_is_code() {
         let mut svg = Svg::new();
         svg.text(0, 0, Anchor::Start, "t", "exactly `length` bytes & more");
-        assert!(svg.body.contains(r#"exactly <tspan class="code">length</tspan> bytes &amp; more"#));
+        assert!(svg
+            .body
+            .contains(r#"exactly <tspan class="code">length</tspan> bytes &amp; more"#));
     }
 }

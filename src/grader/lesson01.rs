@@ -79,9 +79,10 @@ fn interactive(ctx: &Ctx) -> Result<(), Failure> {
 
 fn several_round_trips(ctx: &Ctx) -> Result<(), Failure> {
     let s = connect(ctx, addr(ctx))?;
-    for msg in [&b"one\n"[..], b"two, a little longer\n", b"three\n"] {
-        send(&s, msg)?;
-        expect(ctx, &s, msg, msg)?;
+    for (i, msg) in [&b"one\n"[..], b"two, a little longer\n", b"three\n"].iter().enumerate() {
+        let round = format!("message {} of 3 on one connection, each sent after the previous echo", i + 1);
+        send(&s, msg).map_err(|f| f.during(&round))?;
+        expect(ctx, &s, msg, msg).map_err(|f| f.during(&round))?;
     }
     Ok(())
 }
@@ -89,7 +90,7 @@ fn several_round_trips(ctx: &Ctx) -> Result<(), Failure> {
 fn one_byte_writes(ctx: &Ctx) -> Result<(), Failure> {
     let s = connect(ctx, addr(ctx))?;
     let msg = b"sent one byte per write: a stream has no message boundaries\n";
-    wire::send_in_pieces(&s, msg, || 1, Duration::from_millis(2))?;
+    wire::send_in_pieces(&s, msg, || 1, Duration::from_millis(2)).map_err(|f| f.expected(msg))?;
     expect(ctx, &s, msg, msg)
 }
 

@@ -194,8 +194,9 @@ fn simple_requests(ctx: &Ctx) -> Result<(), Failure> {
 fn one_byte_at_a_time(ctx: &Ctx) -> Result<(), Failure> {
     let s = open(ctx)?;
     let req = b"REV one byte per write\n";
-    wire::send_in_pieces(&s, req, || 1, Duration::from_millis(2))?;
-    expect(ctx, &s, req, b"etirw rep etyb eno\n")
+    let want = b"etirw rep etyb eno\n";
+    wire::send_in_pieces(&s, req, || 1, Duration::from_millis(2)).map_err(|f| f.expected(want))?;
+    expect(ctx, &s, req, want)
 }
 
 fn many_in_one_write(ctx: &Ctx) -> Result<(), Failure> {
@@ -208,7 +209,8 @@ fn many_in_one_write(ctx: &Ctx) -> Result<(), Failure> {
 fn random_chunks(ctx: &Ctx) -> Result<(), Failure> {
     let s = open(ctx)?;
     let (sent, want) = requests(ctx, 30);
-    wire::send_in_pieces(&s, &sent, || 1 + ctx.below(23) as usize, Duration::from_millis(1))?;
+    wire::send_in_pieces(&s, &sent, || 1 + ctx.below(23) as usize, Duration::from_millis(1))
+        .map_err(|f| f.expected(&want))?;
     expect(ctx, &s, &sent, &want).map_err(|f| f.during("30 requests cut into random pieces"))
 }
 
@@ -293,8 +295,9 @@ fn switch_with_frame_in_same_write(ctx: &Ctx) -> Result<(), Failure> {
 fn prefix_one_byte_at_a_time(ctx: &Ctx) -> Result<(), Failure> {
     let s = open_binary(ctx)?;
     let req = frame(b"ECHO split prefix");
-    wire::send_in_pieces(&s, &req, || 1, Duration::from_millis(3))?;
-    expect(ctx, &s, &req, &frame(b"split prefix")).map_err(|f| f.during("a frame sent one byte per write"))
+    let want = frame(b"split prefix");
+    wire::send_in_pieces(&s, &req, || 1, Duration::from_millis(3)).map_err(|f| f.expected(&want))?;
+    expect(ctx, &s, &req, &want).map_err(|f| f.during("a frame sent one byte per write"))
 }
 
 fn binary_payload(ctx: &Ctx) -> Result<(), Failure> {

@@ -67,7 +67,7 @@ pub struct Options {
     pub timeout: Duration,
     /// Seed for every random choice (chunk sizes, payload bytes).
     pub seed: u64,
-    /// Run only the checks whose name contains this.
+    /// Run only the check of this name, or else the checks whose name contains this.
     pub only: Option<String>,
 }
 
@@ -203,8 +203,14 @@ pub fn grade(
     let suite = suite(lesson).ok_or(GradeError::NoSuchLesson(lesson))?;
     let mut report = Report::new(lesson, options.seed);
     let _ = writeln!(out, "lesson {lesson:02}: {} checks, seed {}", suite.checks.len(), options.seed);
+    let exact = options.only.as_deref().is_some_and(|only| suite.checks.iter().any(|c| c.name == only));
     for (i, check) in suite.checks.iter().enumerate() {
-        if options.only.as_deref().is_some_and(|only| !check.name.contains(only)) {
+        let selected = match options.only.as_deref() {
+            None => true,
+            Some(only) if exact => check.name == only,
+            Some(only) => check.name.contains(only),
+        };
+        if !selected {
             continue;
         }
         // A fresh server per check when we start it ourselves; a crash then fails one check.

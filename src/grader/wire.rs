@@ -38,6 +38,9 @@ pub fn send(stream: &TcpStream, bytes: &[u8]) -> Result<(), Failure> {
 
 /// Write `bytes` in pieces whose sizes `piece` picks, pausing between them so that each piece
 /// arrives on its own (Nagle is off): the server's reads see exactly these pieces.
+///
+/// If the server closes or resets the connection before everything is sent, the failure
+/// carries whatever it had sent back by then, as the received evidence.
 pub fn send_in_pieces(
     stream: &TcpStream,
     bytes: &[u8],
@@ -47,7 +50,15 @@ pub fn send_in_pieces(
     let mut at = 0;
     while at < bytes.len() {
         let n = piece().clamp(1, bytes.len() - at);
-        send(stream, &bytes[at..at + n]).map_err(|f| f.sent(bytes))?;
+        if let Err(e) = (&*stream).write_all(&bytes[at..at + n]) {
+            let (answered, _) = read_up_to(stream, 64 * 1024, None);
+            return Err(Failure::new(format!(
+                "the server closed the connection after {at} of the {} bytes had been sent in pieces ({e})",
+                bytes.len()
+            ))
+            .sent(bytes)
+            .received(&answered));
+        }
         at += n;
         if at < bytes.len() {
             thread::sleep(pause);

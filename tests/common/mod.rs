@@ -1,0 +1,146 @@
+//! Shared by the lesson test files: run the grader against a server and collect what failed.
+//!
+//! Broken servers live in each lesson's test file, in process: each is started afresh for
+//! each check (as `course check --cmd` does for real servers), so that one mistake fails the
+//! checks that catch it and nothing else cascades.
+
+#![allow(dead_code)] // each test file uses a different part of this
+
+use netcourse::grader::{self, Listener, Options, Report, Target};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Grade with output captured; the report is printed by the test on failure.
+pub fn grade(lesson: u32, target: &Target, options: &Options) -> (Report, String) {
+    let mut out = Vec::new();
+    let report = grader::grade(lesson, target, options, &mut out).expect("grading starts");
+    (report, String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The reference binary of a lesson, started by the grader the way a learner would.
+pub fn reference_cmd(bin: &str) -> String {
+    format!("{bin} --addr 127.0.0.1:0")
+}
+
+/// Quick options for broken servers: a mistake shows within a second or two.
+pub fn quick() -> Options {
+    Options {
+        timeout: Duration::from_millis(1500),
+        seed: 42,
+        only: None,
+    }
+}
+
+/// Run every check of `lesson` against a fresh server from `start` and return the names of
+/// the checks that failed, with the full output.
+pub fn failing_checks(lesson: u32, start: &dyn Fn() -> Vec<Listener>) -> (Vec<&'static str>, String) {
+    let suite = grader::suite(lesson).expect("the lesson has checks");
+    let mut failed = Vec::new();
+    let mut output = String::new();
+    for check in suite.checks {
+        let options = Options {
+            only: Some(check.name.to_string()),
+            ..quick()
+        };
+        let (report, out) = grade(lesson, &Target::Running(start()), &options);
+        assert_eq!(report.outcomes.len(), 1, "--only selects exactly {}", check.name);
+        failed.extend(report.failed());
+        output.push_str(&out);
+    }
+    (failed, output)
+}
+
+/// Assert that a broken server fails (at least) the checks that are meant to catch it.
+pub fn assert_caught(lesson: u32, mistake: &str, start: &dyn Fn() -> Vec<Listener>, must_fail: &[&str]) {
+    let (failed, output) = failing_checks(lesson, start);
+    for name in must_fail {
+        assert!(
+            failed.contains(name),
+            "lesson {lesson:02}: the broken server `{mistake}` should fail `{name}`, but only failed {failed:?}\n{output}"
+        );
+    }
+}
+
+/// Assert that the broken servers of a lesson, between them, trip every one of its checks.
+pub fn assert_every_check_is_caught(lesson: u32, caught: &[&[&str]]) {
+    let suite = grader::suite(lesson).unwrap();
+    for check in suite.checks {
+        assert!(
+            caught.iter().any(|names| names.contains(&check.name)),
+            "lesson {lesson:02}: no broken server proves that `{}` can fail",
+            check.name
+        );
+    }
+}
+
+pub fn tcp(addr: SocketAddr) -> Vec<Listener> {
+    vec![Listener { scheme: "tcp".into(), addr }]
+}
+
+pub fn udp(addr: SocketAddr) -> Vec<Listener> {
+    vec![Listener { scheme: "udp".into(), addr }]
+}
+
+/// An iterative TCP server in a thread: accept, call `handle`, repeat. If `handle` panics the
+/// thread ends and the listener closes, as a crashed process's would.
+pub fn tcp_server(handle: fn(TcpStream)) -> Vec<Listener> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            handle(conn);
+        }
+    });
+    tcp(addr)
+}
+
+/// A UDP server in a thread running `serve` on its bound socket.
+pub fn udp_server(serve: fn(UdpSocket)) -> Vec<Listener> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    thread::spawn(move || serve(sock));
+    udp(addr)
+}
+
+/// An outside program started by a test, stopped when dropped.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start an outside program and wait for its `listening on` line (our peers print one).
+pub fn start_peer(cmd: &mut Command) -> (Peer, Vec<Listener>) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("the peer starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next().expect("the peer prints a line").unwrap();
+    let listener = Listener::parse_line(&line).unwrap_or_else(|| panic!("not a listening line: {line}"));
+    thread::spawn(move || lines.for_each(drop));
+    (Peer(child), vec![listener])
+}
+
+/// A free loopback port for programs that cannot pick their own and tell us.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Wait until something accepts TCP connections on `addr`.
+pub fn wait_for_tcp(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Path of a file in the repository.
+pub fn repo(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
