@@ -164,7 +164,7 @@ mod tests {
         let mut received = expected.clone();
         received[70_001] = b'b';
         let text = describe_failure(&Failure::new("corrupt").expected(&expected).received(&received));
-        assert!(text.contains("@69984"), "{text}");
+        assert!(text.contains("@70000"), "{text}");
         assert!(text.contains("first difference at byte 70001"));
     }
 
