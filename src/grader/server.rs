@@ -103,6 +103,8 @@ impl Server {
             .arg("-c")
             .arg(cmd)
             .stdin(Stdio::null())
+            // A Rust server's panic message, not a backtrace, belongs in the report's few lines.
+            .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -214,7 +216,15 @@ impl Server {
 
     /// If the server died, a paragraph saying so and quoting its last stderr lines.
     pub fn exit_report(&mut self) -> Option<String> {
-        let status = self.exited()?;
+        // A crash that broke the check may still be unwinding: give it a moment to end.
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let status = loop {
+            match self.exited() {
+                Some(status) => break status,
+                None if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+                None => return None,
+            }
+        };
         thread::sleep(Duration::from_millis(50)); // let the stderr thread read the last lines
         Some(format!(
             "The server process (`{}`) is gone: it ended ({status}) during this check. Its stderr ended with:\n{}",

@@ -1,0 +1,164 @@
+//! The `course` command as a learner uses it: starters that compile and fail their checks until
+//! the exercises are done, hints one at a time, `list` recording the learner's own passes, and
+//! exit codes that scripts can trust.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn course(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_course"))
+        .args(args)
+        .env("NETCOURSE_HOME", home)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("course runs")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A correct echo server in this process, for `--addr` runs.
+fn echo_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 65536];
+            while let Ok(n @ 1..) = conn.read(&mut buf) {
+                if conn.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = conn.shutdown(std::net::Shutdown::Write);
+        }
+    });
+    addr
+}
+
+#[test]
+fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
+    let home = scratch("starter-home");
+    // One target folder for all starters: their dependencies are built once.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("starter-target");
+    for (lesson, name) in [("01", "01-tcp-echo"), ("02", "02-udp-echo"), ("03", "03-framing")] {
+        let dir = home.join(format!("starter-{lesson}"));
+        let out = course(&home, &["new", lesson, dir.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("exercises"), "{}", text(&out));
+        let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+        let all: String = ["src/main.rs", "src/lib.rs", "src/framing.rs"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+            .collect();
+        assert!(all.contains("todo!(\"exercise 1"), "{lesson}: no exercise cut out");
+        assert!(all.contains("// hint:"), "{lesson}: hints are kept");
+        assert!(main.contains("fn main()"));
+
+        let build = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--offline", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap();
+        assert!(build.status.success(), "the {lesson} starter must compile:\n{}", text(&build));
+
+        let binary = target.join("debug").join(name);
+        let cmd = format!("{} --addr 127.0.0.1:0", binary.display());
+        let out = course(&home, &["check", lesson, "--cmd", &cmd, "--timeout", "1.5", "--seed", "9"]);
+        assert_eq!(out.status.code(), Some(1), "the {lesson} starter must fail its checks:\n{}", text(&out));
+        assert!(text(&out).contains("FAIL"), "{}", text(&out));
+        assert!(text(&out).contains("not yet implemented: exercise"), "the panic shows:\n{}", text(&out));
+    }
+}
+
+#[test]
+fn hints_come_one_at_a_time_then_all_or_again() {
+    let home = scratch("hint-home");
+    let first = text(&course(&home, &["hint", "01"]));
+    assert!(first.starts_with("Hint 1 of "), "{first}");
+    let second = text(&course(&home, &["hint", "01"]));
+    assert!(second.starts_with("Hint 2 of "), "{second}");
+    assert_ne!(first, second);
+    let all = text(&course(&home, &["hint", "01", "--all"]));
+    assert!(all.contains("Hint 1 of") && all.contains("Hint 2 of"), "{all}");
+    course(&home, &["hint", "01", "--reset"]);
+    assert!(text(&course(&home, &["hint", "01"])).starts_with("Hint 1 of "));
+}
+
+#[test]
+fn a_pass_by_the_learners_own_server_is_recorded_in_list() {
+    let home = scratch("list-home");
+    let before = text(&course(&home, &["list"]));
+    assert!(before.contains("01-tcp-echo") && before.contains("16-sockopts"), "{before}");
+    assert!(!before.contains("passed by your work"));
+
+    let addr = echo_server();
+    let out = course(&home, &["check", "01", "--addr", &addr]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let after = text(&course(&home, &["list"]));
+    assert!(after.contains("passed by your work"), "{after}");
+}
+
+#[test]
+fn the_reference_passing_is_not_recorded_as_the_learners_work() {
+    let home = scratch("reference-home");
+    let cmd = format!("{} --addr 127.0.0.1:0", env!("CARGO_BIN_EXE_02-udp-echo"));
+    let out = course(&home, &["check", "02", "--cmd", &cmd]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&course(&home, &["list"])).contains("passed by your work"));
+}
+
+#[test]
+fn a_failing_run_exits_1_and_prints_the_seed_to_replay() {
+    let home = scratch("fail-home");
+    // Accepts and says nothing: every check that expects an answer fails by timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held: Vec<TcpStream> = Vec::new();
+        for conn in listener.incoming().map_while(Result::ok) {
+            held.push(conn);
+        }
+    });
+    let out = course(&home, &["check", "01", "--addr", &addr, "--timeout", "0.5", "--seed", "1234", "--only", "stops_after"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--seed 1234"), "{}", text(&out));
+}
+
+#[test]
+fn a_server_that_dies_at_startup_is_explained() {
+    let home = scratch("dead-home");
+    let out = course(&home, &["check", "01", "--cmd", "echo booting; echo 'cannot bind' >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("exit code 3") && t.contains("cannot bind"), "{t}");
+}
+
+#[test]
+fn diagrams_are_current() {
+    let home = scratch("diagrams-home");
+    let out = course(&home, &["diagrams", "--check"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn unknown_lessons_are_refused_clearly() {
+    let home = scratch("unknown-home");
+    let out = course(&home, &["check", "42", "--addr", "127.0.0.1:1"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no lesson 42"), "{}", text(&out));
+    let out = course(&home, &["new", "09"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no reference yet"), "{}", text(&out));
+}
