@@ -69,7 +69,10 @@ impl std::fmt::Display for FrameError {
                 write!(f, "line too long: no newline within {limit} bytes")
             }
             FrameError::FrameTooLarge { declared, limit } => {
-                write!(f, "frame too large: {declared} bytes announced, limit {limit}")
+                write!(
+                    f,
+                    "frame too large: {declared} bytes announced, limit {limit}"
+                )
             }
         }
     }
@@ -227,10 +230,17 @@ pub fn annotate(framing: Framing, wire: &[u8]) -> Vec<Annotation> {
                 unreachable!("the layout has two fields")
             };
             vec![
-                Annotation::new(0..PREFIX_LEN, format!("{} = {len} (big-endian u32)", name.name)),
+                Annotation::new(
+                    0..PREFIX_LEN,
+                    format!("{} = {len} (big-endian u32)", name.name),
+                ),
                 Annotation::new(
                     PREFIX_LEN..wire.len(),
-                    format!("{} ({len} bytes): {}", payload.name, quote(&wire[PREFIX_LEN..], 40)),
+                    format!(
+                        "{} ({len} bytes): {}",
+                        payload.name,
+                        quote(&wire[PREFIX_LEN..], 40)
+                    ),
                 ),
             ]
         }
@@ -292,7 +302,12 @@ mod tests {
     #[test]
     fn lines_survive_every_chunking() {
         let input = b"REV abc\nECHO x\r\n\nLAST one\n";
-        let want: Vec<Vec<u8>> = vec![b"REV abc".to_vec(), b"ECHO x".to_vec(), vec![], b"LAST one".to_vec()];
+        let want: Vec<Vec<u8>> = vec![
+            b"REV abc".to_vec(),
+            b"ECHO x".to_vec(),
+            vec![],
+            b"LAST one".to_vec(),
+        ];
         for got in all_chunkings(Framing::Lines, input) {
             assert_eq!(got.unwrap(), want);
         }
@@ -324,7 +339,10 @@ mod tests {
     fn a_line_at_the_limit_passes_and_one_byte_more_fails() {
         let mut ok = vec![b'x'; MAX_LINE];
         ok.push(b'\n');
-        assert_eq!(all_chunkings(Framing::Lines, &ok)[0], Ok(vec![vec![b'x'; MAX_LINE]]));
+        assert_eq!(
+            all_chunkings(Framing::Lines, &ok)[0],
+            Ok(vec![vec![b'x'; MAX_LINE]])
+        );
 
         let long = vec![b'x'; MAX_LINE + 1];
         for got in all_chunkings(Framing::Lines, &long) {
@@ -335,7 +353,10 @@ mod tests {
         }
         let mut dec = FrameDecoder::new(Framing::Lines);
         dec.push(&long);
-        assert_eq!(dec.next_message(), Err(FrameError::LineTooLong { limit: MAX_LINE }));
+        assert_eq!(
+            dec.next_message(),
+            Err(FrameError::LineTooLong { limit: MAX_LINE })
+        );
     }
 
     #[test]
@@ -365,7 +386,10 @@ mod tests {
 
     #[test]
     fn encode_puts_the_length_in_network_byte_order() {
-        assert_eq!(encode(Framing::LengthPrefixed, &[1u8; 258])[..4], [0, 0, 1, 2]);
+        assert_eq!(
+            encode(Framing::LengthPrefixed, &[1u8; 258])[..4],
+            [0, 0, 1, 2]
+        );
         assert_eq!(encode(Framing::Lines, b"hi"), b"hi\n");
     }
 

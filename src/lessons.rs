@@ -51,18 +51,38 @@ pub const LESSONS: &[Lesson] = &[
         source: Some(include_str!("../lessons/03-framing/main.rs")),
         modules: &[TRACE, LAYOUT, FRAMING],
     },
-    planned(4, "04-threaded-chat", "A chat server with one thread per connection"),
-    planned(5, "05-mio-echo", "An event loop with mio: non-blocking sockets, 10,000 connections"),
-    planned(6, "06-mio-chat", "Chat on the event loop: rooms, slow consumers, timers"),
+    planned(
+        4,
+        "04-threaded-chat",
+        "A chat server with one thread per connection",
+    ),
+    planned(
+        5,
+        "05-mio-echo",
+        "An event loop with mio: non-blocking sockets, 10,000 connections",
+    ),
+    planned(
+        6,
+        "06-mio-chat",
+        "Chat on the event loop: rooms, slow consumers, timers",
+    ),
     planned(7, "07-http-server", "HTTP/1.1 on the event loop"),
-    planned(8, "08-http-realtime", "Polling, long polling, streaming and Server-Sent Events"),
+    planned(
+        8,
+        "08-http-realtime",
+        "Polling, long polling, streaming and Server-Sent Events",
+    ),
     planned(9, "09-ws-handshake", "The WebSocket opening handshake"),
     planned(10, "10-ws-frames", "WebSocket frames"),
     planned(11, "11-ws-server", "A WebSocket server on the event loop"),
     planned(12, "12-ws-client", "A WebSocket client"),
     planned(13, "13-stomp", "STOMP over WebSocket and TCP"),
     planned(14, "14-socketio", "A Socket.IO-compatible server"),
-    planned(15, "15-dns", "DNS: a stub resolver and an authoritative server"),
+    planned(
+        15,
+        "15-dns",
+        "DNS: a stub resolver and an authoritative server",
+    ),
     planned(16, "16-sockopts", "The socket options lab"),
 ];
 

@@ -30,7 +30,11 @@ pub struct Exercise {
 }
 
 /// A source file with its exercises cut out, or why the markers are broken.
-pub fn cut(source: &str, lesson: u32, first_number: usize) -> Result<(String, Vec<Exercise>), String> {
+pub fn cut(
+    source: &str,
+    lesson: u32,
+    first_number: usize,
+) -> Result<(String, Vec<Exercise>), String> {
     let mut out = String::new();
     let mut exercises = Vec::new();
     let mut open: Option<(Exercise, String)> = None; // the exercise and its indentation
@@ -44,7 +48,13 @@ pub fn cut(source: &str, lesson: u32, first_number: usize) -> Result<(String, Ve
             let title = rest.trim().trim_matches('"').to_string();
             let number = first_number + exercises.len();
             out.push_str(&format!("{indent}// EXERCISE {number}: {title}\n"));
-            open = Some((Exercise { title, hints: Vec::new() }, indent.to_string()));
+            open = Some((
+                Exercise {
+                    title,
+                    hints: Vec::new(),
+                },
+                indent.to_string(),
+            ));
         } else if trimmed.starts_with(END) {
             let Some((exercise, indent)) = open.take() else {
                 return Err(format!("line {}: an exercise ends that never began", i + 1));
@@ -83,7 +93,9 @@ pub struct StarterFile {
 /// `netcourse` (holding just the modules the lesson uses) and whose binary has the lesson's name,
 /// so the lesson's own `use netcourse::...` lines work unchanged.
 pub fn starter(lesson: &Lesson) -> Result<(Vec<StarterFile>, Vec<Exercise>), String> {
-    let source = lesson.source.ok_or_else(|| format!("lesson {:02} has no reference yet", lesson.number))?;
+    let source = lesson
+        .source
+        .ok_or_else(|| format!("lesson {:02} has no reference yet", lesson.number))?;
     let mut files = Vec::new();
     let mut exercises = Vec::new();
     let mut lib = String::from(
@@ -99,7 +111,8 @@ pub fn starter(lesson: &Lesson) -> Result<(Vec<StarterFile>, Vec<Exercise>), Str
             text: cut_text,
         });
     }
-    let (main, found) = cut(source, lesson.number, exercises.len() + 1).map_err(|e| format!("main.rs: {e}"))?;
+    let (main, found) =
+        cut(source, lesson.number, exercises.len() + 1).map_err(|e| format!("main.rs: {e}"))?;
     exercises.extend(found);
     files.push(StarterFile {
         path: "src/main.rs".into(),
@@ -115,7 +128,10 @@ pub fn starter(lesson: &Lesson) -> Result<(Vec<StarterFile>, Vec<Exercise>), Str
     });
     files.push(StarterFile {
         path: "Cargo.lock".into(),
-        text: include_str!("../Cargo.lock").replace("name = \"netcourse\"", &format!("name = \"{}\"", package_name(lesson))),
+        text: include_str!("../Cargo.lock").replace(
+            "name = \"netcourse\"",
+            &format!("name = \"{}\"", package_name(lesson)),
+        ),
     });
     files.push(StarterFile {
         path: ".gitignore".into(),
@@ -195,10 +211,17 @@ mod tests {
     #[test]
     fn the_code_between_markers_becomes_todo_and_hints_stay() {
         let (text, exercises) = cut(SOURCE, 1, 1).unwrap();
-        assert!(text.contains("    // EXERCISE 1: Add\n    // hint: use +\n    todo!(\"exercise 1: Add"));
+        assert!(text
+            .contains("    // EXERCISE 1: Add\n    // hint: use +\n    todo!(\"exercise 1: Add"));
         assert!(!text.contains("a + 1"));
         assert!(text.contains("let a = 1;"));
-        assert_eq!(exercises, vec![Exercise { title: "Add".into(), hints: vec!["use +".into()] }]);
+        assert_eq!(
+            exercises,
+            vec![Exercise {
+                title: "Add".into(),
+                hints: vec!["use +".into()]
+            }]
+        );
     }
 
     #[test]
@@ -209,11 +232,23 @@ mod tests {
 
     #[test]
     fn every_written_lesson_has_exercises_with_hints() {
-        for lesson in crate::lessons::LESSONS.iter().filter(|l| l.source.is_some()) {
+        for lesson in crate::lessons::LESSONS
+            .iter()
+            .filter(|l| l.source.is_some())
+        {
             let exercises = exercises(lesson).unwrap();
-            assert!(!exercises.is_empty(), "lesson {} has no exercise", lesson.name);
+            assert!(
+                !exercises.is_empty(),
+                "lesson {} has no exercise",
+                lesson.name
+            );
             for e in exercises {
-                assert!(!e.hints.is_empty(), "{}: exercise {:?} has no hints", lesson.name, e.title);
+                assert!(
+                    !e.hints.is_empty(),
+                    "{}: exercise {:?} has no hints",
+                    lesson.name,
+                    e.title
+                );
             }
         }
     }

@@ -64,7 +64,11 @@ impl Trace {
     pub fn fields(&self, dir: Dir, peer: &dyn fmt::Display, data: &[u8], fields: &[Annotation]) {
         if self.on {
             let what = if dir == Dir::Out { "to" } else { "from" };
-            let mut text = format!("[trace] {} {} bytes {what} {peer}\n", dir.arrow(), data.len());
+            let mut text = format!(
+                "[trace] {} {} bytes {what} {peer}\n",
+                dir.arrow(),
+                data.len()
+            );
             text.push_str(&annotated_hexdump(data, fields));
             let _ = std::io::stderr().lock().write_all(text.as_bytes());
         }
@@ -110,7 +114,9 @@ where
                 buf.len(),
                 quote(&buf[..*n], 32)
             )),
-            Err(e) => self.trace.log(format_args!("read(fd {}) failed: {e}", self.fd)),
+            Err(e) => self
+                .trace
+                .log(format_args!("read(fd {}) failed: {e}", self.fd)),
         }
         result
     }
@@ -134,7 +140,9 @@ where
                 buf.len(),
                 quote(&buf[..*n], 32)
             )),
-            Err(e) => self.trace.log(format_args!("write(fd {}) failed: {e}", self.fd)),
+            Err(e) => self
+                .trace
+                .log(format_args!("write(fd {}) failed: {e}", self.fd)),
         }
         result
     }
@@ -204,7 +212,11 @@ pub fn annotated_hexdump(data: &[u8], fields: &[Annotation]) -> String {
             } else {
                 "(continued)"
             };
-            out.push_str(&format!("{}{} {label}\n", " ".repeat(indent), "^".repeat(width)));
+            out.push_str(&format!(
+                "{}{} {label}\n",
+                " ".repeat(indent),
+                "^".repeat(width)
+            ));
         }
     }
     out

@@ -17,7 +17,11 @@ fn course(home: &Path, args: &[&str]) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -50,7 +54,11 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
     let home = scratch("starter-home");
     // One target folder for all starters: their dependencies are built once.
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("starter-target");
-    for (lesson, name) in [("01", "01-tcp-echo"), ("02", "02-udp-echo"), ("03", "03-framing")] {
+    for (lesson, name) in [
+        ("01", "01-tcp-echo"),
+        ("02", "02-udp-echo"),
+        ("03", "03-framing"),
+    ] {
         let dir = home.join(format!("starter-{lesson}"));
         let out = course(&home, &["new", lesson, dir.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
@@ -60,7 +68,10 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
             .iter()
             .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
             .collect();
-        assert!(all.contains("todo!(\"exercise 1"), "{lesson}: no exercise cut out");
+        assert!(
+            all.contains("todo!(\"exercise 1"),
+            "{lesson}: no exercise cut out"
+        );
         assert!(all.contains("// hint:"), "{lesson}: hints are kept");
         assert!(main.contains("fn main()"));
 
@@ -70,14 +81,39 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
             .env("CARGO_TARGET_DIR", &target)
             .output()
             .unwrap();
-        assert!(build.status.success(), "the {lesson} starter must compile:\n{}", text(&build));
+        assert!(
+            build.status.success(),
+            "the {lesson} starter must compile:\n{}",
+            text(&build)
+        );
 
         let binary = target.join("debug").join(name);
         let cmd = format!("{} --addr 127.0.0.1:0", binary.display());
-        let out = course(&home, &["check", lesson, "--cmd", &cmd, "--timeout", "1.5", "--seed", "9"]);
-        assert_eq!(out.status.code(), Some(1), "the {lesson} starter must fail its checks:\n{}", text(&out));
+        let out = course(
+            &home,
+            &[
+                "check",
+                lesson,
+                "--cmd",
+                &cmd,
+                "--timeout",
+                "1.5",
+                "--seed",
+                "9",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "the {lesson} starter must fail its checks:\n{}",
+            text(&out)
+        );
         assert!(text(&out).contains("FAIL"), "{}", text(&out));
-        assert!(text(&out).contains("not yet implemented: exercise"), "the panic shows:\n{}", text(&out));
+        assert!(
+            text(&out).contains("not yet implemented: exercise"),
+            "the panic shows:\n{}",
+            text(&out)
+        );
     }
 }
 
@@ -90,7 +126,10 @@ fn hints_come_one_at_a_time_then_all_or_again() {
     assert!(second.starts_with("Hint 2 of "), "{second}");
     assert_ne!(first, second);
     let all = text(&course(&home, &["hint", "01", "--all"]));
-    assert!(all.contains("Hint 1 of") && all.contains("Hint 2 of"), "{all}");
+    assert!(
+        all.contains("Hint 1 of") && all.contains("Hint 2 of"),
+        "{all}"
+    );
     course(&home, &["hint", "01", "--reset"]);
     assert!(text(&course(&home, &["hint", "01"])).starts_with("Hint 1 of "));
 }
@@ -99,7 +138,10 @@ fn hints_come_one_at_a_time_then_all_or_again() {
 fn a_pass_by_the_learners_own_server_is_recorded_in_list() {
     let home = scratch("list-home");
     let before = text(&course(&home, &["list"]));
-    assert!(before.contains("01-tcp-echo") && before.contains("16-sockopts"), "{before}");
+    assert!(
+        before.contains("01-tcp-echo") && before.contains("16-sockopts"),
+        "{before}"
+    );
     assert!(!before.contains("passed by your work"));
 
     let addr = echo_server();
@@ -131,7 +173,21 @@ fn a_failing_run_exits_1_and_prints_the_seed_to_replay() {
             held.push(conn);
         }
     });
-    let out = course(&home, &["check", "01", "--addr", &addr, "--timeout", "0.5", "--seed", "1234", "--only", "stops_after"]);
+    let out = course(
+        &home,
+        &[
+            "check",
+            "01",
+            "--addr",
+            &addr,
+            "--timeout",
+            "0.5",
+            "--seed",
+            "1234",
+            "--only",
+            "stops_after",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("--seed 1234"), "{}", text(&out));
 }
@@ -139,10 +195,21 @@ fn a_failing_run_exits_1_and_prints_the_seed_to_replay() {
 #[test]
 fn a_server_that_dies_at_startup_is_explained() {
     let home = scratch("dead-home");
-    let out = course(&home, &["check", "01", "--cmd", "echo booting; echo 'cannot bind' >&2; exit 3"]);
+    let out = course(
+        &home,
+        &[
+            "check",
+            "01",
+            "--cmd",
+            "echo booting; echo 'cannot bind' >&2; exit 3",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("exit code 3") && t.contains("cannot bind"), "{t}");
+    assert!(
+        t.contains("exit code 3") && t.contains("cannot bind"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -19,15 +19,24 @@ fn reference_server_passes_every_check() {
 }
 
 #[test]
-#[cfg_attr(missing_python, ignore = "peer test: python3 not found (scripts/test.sh installs it)")]
+#[cfg_attr(
+    missing_python,
+    ignore = "peer test: python3 not found (scripts/test.sh installs it)"
+)]
 fn a_python_echo_server_passes_every_check() {
-    let cmd = format!("python3 {} --addr 127.0.0.1:0", repo("tests/peers/tcp_echo.py"));
+    let cmd = format!(
+        "python3 {} --addr 127.0.0.1:0",
+        repo("tests/peers/tcp_echo.py")
+    );
     let (report, out) = grade(LESSON, &Target::Command(cmd), &Options::default());
     assert!(report.passed(), "{out}");
 }
 
 #[test]
-#[cfg_attr(missing_socat, ignore = "peer test: socat not found (scripts/test.sh installs it)")]
+#[cfg_attr(
+    missing_socat,
+    ignore = "peer test: socat not found (scripts/test.sh installs it)"
+)]
 fn socat_as_an_echo_server_passes_every_check() {
     // socat, forking a child per connection that pipes the input back: an echo server
     // nobody here wrote.
@@ -46,7 +55,10 @@ fn socat_as_an_echo_server_passes_every_check() {
 }
 
 #[test]
-#[cfg_attr(missing_nc, ignore = "peer test: nc not found (scripts/test.sh installs it)")]
+#[cfg_attr(
+    missing_nc,
+    ignore = "peer test: nc not found (scripts/test.sh installs it)"
+)]
 fn nc_gets_its_bytes_back_and_sees_the_close() {
     let (_server, listeners) =
         start_peer(Command::new(env!("CARGO_BIN_EXE_01-tcp-echo")).args(["--addr", "127.0.0.1:0"]));
@@ -73,7 +85,10 @@ fn nc_gets_its_bytes_back_and_sees_the_close() {
 }
 
 #[test]
-#[cfg_attr(missing_socat, ignore = "peer test: socat not found (scripts/test.sh installs it)")]
+#[cfg_attr(
+    missing_socat,
+    ignore = "peer test: socat not found (scripts/test.sh installs it)"
+)]
 fn the_lesson_client_talks_to_socat() {
     // The other direction: our client against an echo server nobody here wrote.
     let port = free_port();
@@ -98,10 +113,20 @@ fn the_lesson_client_talks_to_socat() {
         std::thread::spawn(move || stdin.write_all(&payload))
     };
     let mut echoed = Vec::new();
-    client.stdout.take().unwrap().read_to_end(&mut echoed).unwrap();
+    client
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut echoed)
+        .unwrap();
     writer.join().unwrap().unwrap();
     assert!(client.wait().unwrap().success());
-    assert!(echoed == payload, "{} bytes sent, {} came back different", payload.len(), echoed.len());
+    assert!(
+        echoed == payload,
+        "{} bytes sent, {} came back different",
+        payload.len(),
+        echoed.len()
+    );
 }
 
 // ---- Broken servers: one classic mistake each --------------------------------------------
@@ -147,7 +172,10 @@ fn line_based(conn: TcpStream) {
 fn first_line_per_read(mut conn: TcpStream) {
     let mut buf = [0u8; 65536];
     while let Ok(n @ 1..) = conn.read(&mut buf) {
-        let end = buf[..n].iter().position(|&b| b == b'\n').map_or(n, |i| i + 1);
+        let end = buf[..n]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(n, |i| i + 1);
         if conn.write_all(&buf[..end]).is_err() {
             return;
         }
@@ -191,34 +219,64 @@ fn one_client_only(mut conn: TcpStream) {
 }
 
 /// Which broken server must fail which checks. Together they must trip every check.
-const BROKEN: &[(&str, fn(TcpStream), &[&str])] = &[
-    ("echo_after_eof", echo_after_eof, &["waits_for_end_of_stream_before_echoing"]),
-    ("single_read", single_read, &["stops_after_the_first_read", "assumes_one_read_is_one_message"]),
-    ("whole_buffer", whole_buffer, &["corrupts_large_payloads", "ignores_half_close"]),
-    ("line_based", line_based, &["corrupts_large_payloads", "ignores_half_close"]),
-    ("first_line_per_read", first_line_per_read, &["assumes_one_write_is_one_read"]),
-    ("keeps_connection_after_eof", keeps_connection_after_eof, &["ignores_half_close"]),
-    ("dies_on_reset", dies_on_reset, &["dies_when_a_client_resets"]),
-    ("one_client_only", one_client_only, &["serves_only_one_client"]),
-];
+fn broken_servers() -> Vec<Broken> {
+    vec![
+        broken(
+            "echo_after_eof",
+            || tcp_server(echo_after_eof),
+            &["waits_for_end_of_stream_before_echoing"],
+        ),
+        broken(
+            "single_read",
+            || tcp_server(single_read),
+            &[
+                "stops_after_the_first_read",
+                "assumes_one_read_is_one_message",
+            ],
+        ),
+        broken(
+            "whole_buffer",
+            || tcp_server(whole_buffer),
+            &["corrupts_large_payloads", "ignores_half_close"],
+        ),
+        broken(
+            "line_based",
+            || tcp_server(line_based),
+            &["corrupts_large_payloads", "ignores_half_close"],
+        ),
+        broken(
+            "first_line_per_read",
+            || tcp_server(first_line_per_read),
+            &["assumes_one_write_is_one_read"],
+        ),
+        broken(
+            "keeps_connection_after_eof",
+            || tcp_server(keeps_connection_after_eof),
+            &["ignores_half_close"],
+        ),
+        broken(
+            "dies_on_reset",
+            || tcp_server(dies_on_reset),
+            &["dies_when_a_client_resets"],
+        ),
+        broken(
+            "one_client_only",
+            || tcp_server(one_client_only),
+            &["serves_only_one_client"],
+        ),
+    ]
+}
 
 #[test]
 fn every_check_is_proven_by_a_broken_server() {
-    assert_every_check_is_caught(LESSON, &BROKEN.iter().map(|b| b.2).collect::<Vec<_>>());
+    assert_every_check_is_caught(LESSON, &broken_servers());
 }
 
 #[test]
 fn each_broken_server_is_caught() {
     quiet_broken_server_panics();
-    let starts: Vec<_> = BROKEN.iter().map(|(_, handler, _)| move || tcp_server(*handler)).collect();
-    let cases: Vec<Broken> = BROKEN
-        .iter()
-        .zip(&starts)
-        .map(|((name, _, must_fail), start)| (name.to_string(), start as &(dyn Fn() -> _ + Sync), *must_fail))
-        .collect();
-    assert_all_caught(LESSON, &cases);
+    assert_all_caught(LESSON, &broken_servers());
 }
-
 #[test]
 fn a_failure_shows_sent_expected_received_and_the_misconception() {
     let options = Options {
@@ -227,7 +285,14 @@ fn a_failure_shows_sent_expected_received_and_the_misconception() {
     };
     let (report, out) = grade(LESSON, &Target::Running(tcp_server(single_read)), &options);
     assert!(!report.passed());
-    for part in ["FAIL  assumes_one_read_is_one_message", "sent", "expected", "received", "^^ first difference at byte 1", "The misconception:"] {
+    for part in [
+        "FAIL  assumes_one_read_is_one_message",
+        "sent",
+        "expected",
+        "received",
+        "^^ first difference at byte 1",
+        "The misconception:",
+    ] {
         assert!(out.contains(part), "missing {part:?} in:\n{out}");
     }
 }

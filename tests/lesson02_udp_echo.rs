@@ -19,21 +19,35 @@ fn reference_server_passes_every_check() {
 }
 
 #[test]
-#[cfg_attr(missing_python, ignore = "peer test: python3 not found (scripts/test.sh installs it)")]
+#[cfg_attr(
+    missing_python,
+    ignore = "peer test: python3 not found (scripts/test.sh installs it)"
+)]
 fn a_python_echo_server_passes_every_check() {
-    let cmd = format!("python3 {} --addr 127.0.0.1:0", repo("tests/peers/udp_echo.py"));
+    let cmd = format!(
+        "python3 {} --addr 127.0.0.1:0",
+        repo("tests/peers/udp_echo.py")
+    );
     let (report, out) = grade(LESSON, &Target::Command(cmd), &Options::default());
     assert!(report.passed(), "{out}");
 }
 
 #[test]
-#[cfg_attr(missing_socat, ignore = "peer test: socat not found (scripts/test.sh installs it)")]
+#[cfg_attr(
+    missing_socat,
+    ignore = "peer test: socat not found (scripts/test.sh installs it)"
+)]
 fn the_lesson_client_gets_replies_from_socat() {
     // socat as a UDP echo server nobody here wrote: one child per peer, piping datagrams back.
     let port = free_port();
     let _socat = Peer(
         Command::new("socat")
-            .args(["-b", "65536", &format!("UDP-RECVFROM:{port},bind=127.0.0.1,reuseaddr,fork"), "PIPE"])
+            .args([
+                "-b",
+                "65536",
+                &format!("UDP-RECVFROM:{port},bind=127.0.0.1,reuseaddr,fork"),
+                "PIPE",
+            ])
             .spawn()
             .unwrap(),
     );
@@ -45,11 +59,17 @@ fn the_lesson_client_gets_replies_from_socat() {
         .spawn()
         .and_then(|mut c| {
             use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"first datagram\nsecond one\n")?;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"first datagram\nsecond one\n")?;
             c.wait_with_output()
         })
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "first datagram\nsecond one\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "first datagram\nsecond one\n"
+    );
 }
 
 #[test]
@@ -64,30 +84,60 @@ fn drop_and_reorder_are_visible_to_the_counting_client() {
         "5",
     ]));
     let out = Command::new(env!("CARGO_BIN_EXE_02-udp-echo"))
-        .args(["client", "--addr", &listeners[0].addr.to_string(), "--count", "400", "--timeout", "400"])
+        .args([
+            "client",
+            "--addr",
+            &listeners[0].addr.to_string(),
+            "--count",
+            "400",
+            "--timeout",
+            "400",
+        ])
         .output()
         .unwrap();
     let line = String::from_utf8_lossy(&out.stdout).to_string();
     // "sent 400 datagrams of 64 bytes: R replies, L lost (P%), 0 duplicated, X arrived after a later one"
     let number_before = |word: &str| -> u32 {
-        let at = line.find(word).unwrap_or_else(|| panic!("no {word:?} in {line:?}"));
-        line[..at].split_whitespace().last().unwrap().parse().unwrap()
+        let at = line
+            .find(word)
+            .unwrap_or_else(|| panic!("no {word:?} in {line:?}"));
+        line[..at]
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let lost = number_before(" lost");
     let reordered = number_before(" arrived after");
     // About 30% are dropped on purpose. On a busy machine a burst of 400 datagrams can also
     // overflow a socket's receive buffer, which loses more: that loss is real, so only the
     // lower bound is firm.
-    assert!((60..400).contains(&lost), "about 30% of 400 (or more) should be lost: {line}");
+    assert!(
+        (60..400).contains(&lost),
+        "about 30% of 400 (or more) should be lost: {line}"
+    );
     assert!(reordered > 20, "--reorder should swap many replies: {line}");
 }
 
 #[test]
 fn the_client_gives_up_after_its_retries() {
     // Nobody listens: every try times out (or is refused), and the client says so.
-    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = Command::new(env!("CARGO_BIN_EXE_02-udp-echo"))
-        .args(["client", "--addr", &format!("127.0.0.1:{port}"), "--timeout", "50", "--retries", "2"])
+        .args([
+            "client",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--timeout",
+            "50",
+            "--retries",
+            "2",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -98,7 +148,10 @@ fn the_client_gives_up_after_its_retries() {
             c.wait_with_output()
         })
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "(no reply after 3 tries)\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "(no reply after 3 tries)\n"
+    );
 }
 
 // ---- Broken servers: one classic mistake each --------------------------------------------
@@ -170,33 +223,63 @@ fn replies_from_another_port(sock: UdpSocket) {
 fn stops_after_ten(sock: UdpSocket) {
     let mut buf = vec![0u8; 65536];
     for _ in 0..10 {
-        let Ok((n, peer)) = sock.recv_from(&mut buf) else { return };
+        let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+            return;
+        };
         let _ = sock.send_to(&buf[..n], peer);
     }
 }
 
-const BROKEN: &[(&str, fn(UdpSocket), &[&str])] = &[
-    ("never_replies", never_replies, &["does_not_echo_a_datagram"]),
-    ("small_buffer", small_buffer, &["truncates_large_datagrams"]),
-    ("splits_into_chunks", splits_into_chunks, &["does_not_keep_datagram_boundaries", "truncates_large_datagrams"]),
-    ("joins_pairs", joins_pairs, &["does_not_keep_datagram_boundaries"]),
-    ("connects_to_first_client", connects_to_first_client, &["replies_to_the_wrong_sender"]),
-    ("replies_from_another_port", replies_from_another_port, &["does_not_echo_a_datagram"]),
-    ("stops_after_ten", stops_after_ten, &["stops_after_a_few_datagrams"]),
-];
+/// Which broken server must fail which checks. Together they must trip every check.
+fn broken_servers() -> Vec<Broken> {
+    vec![
+        broken(
+            "never_replies",
+            || udp_server(never_replies),
+            &["does_not_echo_a_datagram"],
+        ),
+        broken(
+            "small_buffer",
+            || udp_server(small_buffer),
+            &["truncates_large_datagrams"],
+        ),
+        broken(
+            "splits_into_chunks",
+            || udp_server(splits_into_chunks),
+            &[
+                "does_not_keep_datagram_boundaries",
+                "truncates_large_datagrams",
+            ],
+        ),
+        broken(
+            "joins_pairs",
+            || udp_server(joins_pairs),
+            &["does_not_keep_datagram_boundaries"],
+        ),
+        broken(
+            "connects_to_first_client",
+            || udp_server(connects_to_first_client),
+            &["replies_to_the_wrong_sender"],
+        ),
+        broken(
+            "replies_from_another_port",
+            || udp_server(replies_from_another_port),
+            &["does_not_echo_a_datagram"],
+        ),
+        broken(
+            "stops_after_ten",
+            || udp_server(stops_after_ten),
+            &["stops_after_a_few_datagrams"],
+        ),
+    ]
+}
 
 #[test]
 fn every_check_is_proven_by_a_broken_server() {
-    assert_every_check_is_caught(LESSON, &BROKEN.iter().map(|b| b.2).collect::<Vec<_>>());
+    assert_every_check_is_caught(LESSON, &broken_servers());
 }
 
 #[test]
 fn each_broken_server_is_caught() {
-    let starts: Vec<_> = BROKEN.iter().map(|(_, serve, _)| move || udp_server(*serve)).collect();
-    let cases: Vec<Broken> = BROKEN
-        .iter()
-        .zip(&starts)
-        .map(|((name, _, must_fail), start)| (name.to_string(), start as &(dyn Fn() -> _ + Sync), *must_fail))
-        .collect();
-    assert_all_caught(LESSON, &cases);
+    assert_all_caught(LESSON, &broken_servers());
 }

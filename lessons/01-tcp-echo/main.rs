@@ -63,17 +63,27 @@ fn serve(addr: SocketAddr, backlog: i32, trace: Trace) -> io::Result<()> {
     // socket(2): a new endpoint. Domain: IPv4 or IPv6, from the address. Type: a byte stream.
     let listener = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     let fd = listener.as_raw_fd();
-    trace.log(format_args!("socket({:?}, SOCK_STREAM, IPPROTO_TCP) = fd {fd}", Domain::for_address(addr)));
+    trace.log(format_args!(
+        "socket({:?}, SOCK_STREAM, IPPROTO_TCP) = fd {fd}",
+        Domain::for_address(addr)
+    ));
 
     // setsockopt(2) SO_REUSEADDR (socket(7)): bind even while connections from a previous run
     // of this server linger in TIME_WAIT. Without it, a restart fails with "Address in use".
     listener.set_reuse_address(true)?;
-    trace.log(format_args!("setsockopt(fd {fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"));
+    trace.log(format_args!(
+        "setsockopt(fd {fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"
+    ));
 
     // bind(2): claim the local address and port. Port 0 asks the kernel for a free one.
     listener.bind(&addr.into())?;
-    let local = listener.local_addr()?.as_socket().expect("an IP socket has an IP address");
-    trace.log(format_args!("bind(fd {fd}, {addr}) = 0; getsockname(fd {fd}) = {local}"));
+    let local = listener
+        .local_addr()?
+        .as_socket()
+        .expect("an IP socket has an IP address");
+    trace.log(format_args!(
+        "bind(fd {fd}, {addr}) = 0; getsockname(fd {fd}) = {local}"
+    ));
 
     // listen(2): from now on the kernel completes handshakes by itself and queues up to
     // `backlog` finished connections for accept().
@@ -89,7 +99,14 @@ fn serve(addr: SocketAddr, backlog: i32, trace: Trace) -> io::Result<()> {
         let (conn, peer) = match listener.accept() {
             Ok(pair) => pair,
             // A signal interrupted the wait, or the client gave up before we took it: try again.
-            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
                 // EMFILE (out of file descriptors) and friends: say so, keep the server up.
                 eprintln!("accept failed: {e}");
@@ -98,7 +115,10 @@ fn serve(addr: SocketAddr, backlog: i32, trace: Trace) -> io::Result<()> {
             }
         };
         let peer = peer.as_socket().expect("a TCP peer has an IP address");
-        trace.log(format_args!("accept(fd {fd}) = fd {} from {peer}", conn.as_raw_fd()));
+        trace.log(format_args!(
+            "accept(fd {fd}) = fd {} from {peer}",
+            conn.as_raw_fd()
+        ));
 
         // One client's failure (a reset, a broken pipe) ends that client, never the server.
         match echo(&conn, trace) {
@@ -137,7 +157,10 @@ fn echo(conn: &Socket, trace: Trace) -> io::Result<u64> {
     // shutdown(2) SHUT_WR: send our FIN. The client's read() returns 0 once it has read
     // every echoed byte, so it knows the echo is complete.
     conn.shutdown(Shutdown::Write)?;
-    trace.log(format_args!("shutdown(fd {}, SHUT_WR) = 0", conn.as_raw_fd()));
+    trace.log(format_args!(
+        "shutdown(fd {}, SHUT_WR) = 0",
+        conn.as_raw_fd()
+    ));
     Ok(echoed)
     // exercise: end
 }
@@ -152,7 +175,10 @@ fn client(addr: SocketAddr, trace: Trace) -> io::Result<()> {
     // (SYN, SYN-ACK, ACK). It returns once the connection is established.
     sock.connect(&addr.into())?;
     let local = sock.local_addr()?.as_socket().expect("an IP socket");
-    trace.log(format_args!("connect(fd {}, {addr}) = 0 (local address {local})", sock.as_raw_fd()));
+    trace.log(format_args!(
+        "connect(fd {}, {addr}) = 0 (local address {local})",
+        sock.as_raw_fd()
+    ));
 
     // Another handle on the same socket for the sending thread: dup(2) behind the scenes.
     let sender = sock.try_clone()?;
@@ -161,7 +187,10 @@ fn client(addr: SocketAddr, trace: Trace) -> io::Result<()> {
         // Standard input is done: tell the server we will send nothing more. Its read()
         // returns 0; it finishes echoing and closes, and our reading loop sees end of stream.
         sender.shutdown(Shutdown::Write)?;
-        trace.log(format_args!("shutdown(fd {}, SHUT_WR) = 0", sender.as_raw_fd()));
+        trace.log(format_args!(
+            "shutdown(fd {}, SHUT_WR) = 0",
+            sender.as_raw_fd()
+        ));
         Ok(sent)
     });
 

@@ -87,12 +87,24 @@ fn main() -> anyhow::Result<()> {
     let trace = Trace::new(cli.trace);
     match cli.mode.unwrap_or(Mode::Server) {
         Mode::Server => serve(cli.addr, cli.faults, trace)?,
-        Mode::Client { timeout, retries, count: None, .. } => {
-            client_lines(cli.addr, Duration::from_millis(timeout), retries, trace)?
-        }
-        Mode::Client { timeout, count: Some(n), size, .. } => {
-            client_count(cli.addr, n, size.max(8), Duration::from_millis(timeout), trace)?
-        }
+        Mode::Client {
+            timeout,
+            retries,
+            count: None,
+            ..
+        } => client_lines(cli.addr, Duration::from_millis(timeout), retries, trace)?,
+        Mode::Client {
+            timeout,
+            count: Some(n),
+            size,
+            ..
+        } => client_count(
+            cli.addr,
+            n,
+            size.max(8),
+            Duration::from_millis(timeout),
+            trace,
+        )?,
     }
     Ok(())
 }
@@ -102,7 +114,11 @@ fn main() -> anyhow::Result<()> {
 fn udp_socket(bind_to: SocketAddr, trace: Trace) -> io::Result<UdpSocket> {
     // socket(2) with SOCK_DGRAM: a datagram socket. No listen, no accept: it is ready to send
     // and receive as soon as it has an address.
-    let socket = Socket::new(Domain::for_address(bind_to), Type::DGRAM, Some(Protocol::UDP))?;
+    let socket = Socket::new(
+        Domain::for_address(bind_to),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
     // bind(2): claim the address. A client binds to port 0 (any free port); sendto would do
     // that implicitly, but binding first makes the address visible in the trace.
     socket.bind(&bind_to.into())?;
@@ -137,7 +153,9 @@ fn serve(addr: SocketAddr, faults: Faults, trace: Trace) -> io::Result<()> {
         let data = buf[..n].to_vec();
 
         if faults.drop > 0.0 && rng.chance(faults.drop) {
-            trace.log(format_args!("--drop: not replying to {peer}; nobody is told"));
+            trace.log(format_args!(
+                "--drop: not replying to {peer}; nobody is told"
+            ));
             continue;
         }
         if faults.reorder {
@@ -162,7 +180,11 @@ fn serve(addr: SocketAddr, faults: Faults, trace: Trace) -> io::Result<()> {
 
 /// Wait for one datagram: its length in `buf` and who sent it, or `None` when the read
 /// timeout passed (or a signal or an error report for an earlier reply woke us up).
-fn receive(sock: &UdpSocket, buf: &mut Vec<u8>, trace: Trace) -> io::Result<Option<(usize, SocketAddr)>> {
+fn receive(
+    sock: &UdpSocket,
+    buf: &mut Vec<u8>,
+    trace: Trace,
+) -> io::Result<Option<(usize, SocketAddr)>> {
     // exercise: begin "Receive one whole datagram and learn who sent it"
     // hint: recv_from(2) returns one whole datagram (never half of one, never two) and the address it came from: the reply goes there, since many clients share this one socket.
     // hint: A datagram longer than the buffer is cut short without an error: make the buffer at least MAX_DATAGRAM bytes (buf.resize).
@@ -181,7 +203,14 @@ fn receive(sock: &UdpSocket, buf: &mut Vec<u8>, trace: Trace) -> io::Result<Opti
             ));
             Ok(Some((n, peer)))
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(None),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
         Err(e) => {
             // On Linux an ICMP "port unreachable" for an earlier reply surfaces here as
@@ -196,7 +225,11 @@ fn receive(sock: &UdpSocket, buf: &mut Vec<u8>, trace: Trace) -> io::Result<Opti
 /// sendto(2): one datagram to one address. It either goes out whole or not at all.
 fn reply(sock: &UdpSocket, data: &[u8], to: SocketAddr, trace: Trace) -> io::Result<()> {
     match sock.send_to(data, to) {
-        Ok(n) => trace.log(format_args!("sendto(fd {}, {} bytes, {to}) = {n}", sock.as_raw_fd(), data.len())),
+        Ok(n) => trace.log(format_args!(
+            "sendto(fd {}, {} bytes, {to}) = {n}",
+            sock.as_raw_fd(),
+            data.len()
+        )),
         // A full send buffer or an unreachable peer loses this reply, like any datagram.
         Err(e) => eprintln!("sendto {to}: {e}"),
     }
@@ -207,16 +240,30 @@ fn reply(sock: &UdpSocket, data: &[u8], to: SocketAddr, trace: Trace) -> io::Res
 /// connect(2)ed to the server so that the kernel drops datagrams from anybody else and reports
 /// an ICMP "port unreachable" as ECONNREFUSED on the next call.
 fn client_socket(server: SocketAddr, trace: Trace) -> io::Result<UdpSocket> {
-    let any: SocketAddr = if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().unwrap();
+    let any: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .unwrap();
     let sock = udp_socket(any, trace)?;
     sock.connect(server)?;
-    trace.log(format_args!("connect(fd {}, {server}) = 0 (no packet is sent: it only sets the peer)", sock.as_raw_fd()));
+    trace.log(format_args!(
+        "connect(fd {}, {server}) = 0 (no packet is sent: it only sets the peer)",
+        sock.as_raw_fd()
+    ));
     Ok(sock)
 }
 
 /// Interactive client: each line of standard input is one datagram. Wait for the echo;
 /// if it does not come in time, send again, waiting twice as long each time.
-fn client_lines(server: SocketAddr, timeout: Duration, retries: u32, trace: Trace) -> io::Result<()> {
+fn client_lines(
+    server: SocketAddr,
+    timeout: Duration,
+    retries: u32,
+    trace: Trace,
+) -> io::Result<()> {
     let sock = client_socket(server, trace)?;
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut out = io::stdout().lock();
@@ -245,14 +292,31 @@ fn request(
     let mut wait = timeout;
     for attempt in 0..=retries {
         sock.send(data)?;
-        trace.log(format_args!("send(fd {}, {} bytes) attempt {}", sock.as_raw_fd(), data.len(), attempt + 1));
+        trace.log(format_args!(
+            "send(fd {}, {} bytes) attempt {}",
+            sock.as_raw_fd(),
+            data.len(),
+            attempt + 1
+        ));
         let deadline = Instant::now() + wait;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+        while let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        {
             sock.set_read_timeout(Some(left))?;
             match sock.recv(buf) {
                 Ok(n) if &buf[..n] == data => return Ok(Some(buf[..n].to_vec())),
-                Ok(n) => trace.log(format_args!("recv = {n} bytes, not our datagram: a late or stray reply, skipped")),
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break,
+                Ok(n) => trace.log(format_args!(
+                    "recv = {n} bytes, not our datagram: a late or stray reply, skipped"
+                )),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // ECONNREFUSED: an ICMP "port unreachable" came back. Nobody is listening, yet.
                 Err(e) => {
@@ -269,7 +333,13 @@ fn request(
 
 /// Measurement client: send `count` numbered datagrams, collect the replies until `timeout`
 /// passes with nothing new, then report what was lost, duplicated and reordered.
-fn client_count(server: SocketAddr, count: u32, size: usize, timeout: Duration, trace: Trace) -> io::Result<()> {
+fn client_count(
+    server: SocketAddr,
+    count: u32,
+    size: usize,
+    timeout: Duration,
+    trace: Trace,
+) -> io::Result<()> {
     let sock = client_socket(server, trace)?;
     // Let the socket queue every reply: with the default receive buffer, a burst of replies
     // can overflow it, and that loss is real too.
@@ -277,7 +347,11 @@ fn client_count(server: SocketAddr, count: u32, size: usize, timeout: Duration, 
     let mut seen = vec![0u32; count as usize];
     let (mut received, mut reordered, mut last) = (0u32, 0u32, None::<u32>);
     let mut record = |n: usize, buf: &[u8]| {
-        let Some(seq) = buf.get(..8).filter(|_| n >= 8).map(|b| u64::from_be_bytes(b.try_into().unwrap()) as u32) else {
+        let Some(seq) = buf
+            .get(..8)
+            .filter(|_| n >= 8)
+            .map(|b| u64::from_be_bytes(b.try_into().unwrap()) as u32)
+        else {
             return;
         };
         if let Some(slot) = seen.get_mut(seq as usize) {
@@ -318,7 +392,7 @@ fn client_count(server: SocketAddr, count: u32, size: usize, timeout: Duration, 
 struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -327,6 +401,6 @@ impl Rng {
 
     /// True with probability `p`.
     fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 }

@@ -175,7 +175,10 @@ impl Session {
                     return Flow::Close;
                 }
             };
-            trace.log(format_args!("message: {}", netcourse::trace::quote(&message, 48)));
+            trace.log(format_args!(
+                "message: {}",
+                netcourse::trace::quote(&message, 48)
+            ));
             let (answer, then) = respond(&message, framing);
             send(out, framing, &answer, trace);
             match then {
@@ -192,7 +195,10 @@ impl Session {
 fn send(out: &mut Vec<u8>, framing: Framing, payload: &[u8], trace: Trace) {
     let wire = framing::encode(framing, payload);
     if trace.is_on() {
-        eprint!("[trace] response:\n{}", annotated_hexdump(&wire, &framing::annotate(framing, &wire)));
+        eprint!(
+            "[trace] response:\n{}",
+            annotated_hexdump(&wire, &framing::annotate(framing, &wire))
+        );
     }
     out.extend_from_slice(&wire);
 }
@@ -216,13 +222,19 @@ fn respond(request: &[u8], framing: Framing) -> (Vec<u8>, After) {
         b"ECHO" => (data.to_vec(), After::Continue),
         b"REV" => (data.iter().rev().copied().collect(), After::Continue),
         b"BINARY" if framing == Framing::Lines => (b"OK".to_vec(), After::SwitchToFrames),
-        b"BINARY" => (b"ERR already using length-prefixed frames".to_vec(), After::Continue),
+        b"BINARY" => (
+            b"ERR already using length-prefixed frames".to_vec(),
+            After::Continue,
+        ),
         b"QUIT" => (b"BYE".to_vec(), After::Close),
         _ => {
             let shown = String::from_utf8_lossy(&command[..command.len().min(32)]).into_owned();
             let reason = format!("ERR unknown command {shown:?}: try ECHO, REV, BINARY or QUIT");
             // A line cannot carry a newline, and the unknown command might contain a '\r'.
-            (reason.replace(['\n', '\r'], " ").into_bytes(), After::Continue)
+            (
+                reason.replace(['\n', '\r'], " ").into_bytes(),
+                After::Continue,
+            )
         }
     }
 }
@@ -238,7 +250,10 @@ fn client(addr: SocketAddr, binary: bool, trace: Trace) -> io::Result<()> {
         io.write_all(&framing::encode(Framing::Lines, b"BINARY"))?;
         let answer = read_message(&mut io, &mut decoder)?;
         if answer != b"OK" {
-            return Err(io::Error::other(format!("BINARY refused: {}", String::from_utf8_lossy(&answer))));
+            return Err(io::Error::other(format!(
+                "BINARY refused: {}",
+                String::from_utf8_lossy(&answer)
+            )));
         }
         decoder.switch_to(Framing::LengthPrefixed);
         writeln!(out, "(switched to length-prefixed frames)")?;
@@ -247,7 +262,10 @@ fn client(addr: SocketAddr, binary: bool, trace: Trace) -> io::Result<()> {
         let line = line?;
         let wire = framing::encode(decoder.framing(), line.as_bytes());
         if trace.is_on() {
-            eprint!("[trace] request:\n{}", annotated_hexdump(&wire, &framing::annotate(decoder.framing(), &wire)));
+            eprint!(
+                "[trace] request:\n{}",
+                annotated_hexdump(&wire, &framing::annotate(decoder.framing(), &wire))
+            );
         }
         io.write_all(&wire)?;
         let answer = read_message(&mut io, &mut decoder)?;
@@ -265,7 +283,12 @@ fn read_message(io: &mut impl Read, decoder: &mut FrameDecoder) -> io::Result<Ve
             return Ok(message);
         }
         match io.read(&mut buf)? {
-            0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection")),
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the server closed the connection",
+                ))
+            }
             n => decoder.push(&buf[..n]),
         }
     }
@@ -292,11 +315,17 @@ mod tests {
         let mut input = b"REV abc\r\nECHO hi there\nNOPE\nBINARY\n".to_vec();
         input.extend(framing::encode(Framing::LengthPrefixed, b"REV a\nb\0"));
         input.extend(framing::encode(Framing::LengthPrefixed, b"QUIT"));
-        let mut want = b"cba\nhi there\nERR unknown command \"NOPE\": try ECHO, REV, BINARY or QUIT\nOK\n".to_vec();
+        let mut want =
+            b"cba\nhi there\nERR unknown command \"NOPE\": try ECHO, REV, BINARY or QUIT\nOK\n"
+                .to_vec();
         want.extend(framing::encode(Framing::LengthPrefixed, b"\0b\na"));
         want.extend(framing::encode(Framing::LengthPrefixed, b"BYE"));
         for chunk in 1..=input.len() {
-            assert_eq!(converse(&input, chunk), (want.clone(), Flow::Close), "chunk size {chunk}");
+            assert_eq!(
+                converse(&input, chunk),
+                (want.clone(), Flow::Close),
+                "chunk size {chunk}"
+            );
         }
     }
 
@@ -314,7 +343,11 @@ mod tests {
         let (out, flow) = converse(&input, 3);
         assert_eq!(flow, Flow::Close);
         let payload = &out[3 + 4..];
-        assert!(payload.starts_with(b"ERR frame too large"), "{:?}", String::from_utf8_lossy(payload));
+        assert!(
+            payload.starts_with(b"ERR frame too large"),
+            "{:?}",
+            String::from_utf8_lossy(payload)
+        );
     }
 
     #[test]

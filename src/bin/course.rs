@@ -78,7 +78,14 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Check { lesson, addr, cmd, seed, timeout, only } => {
+        Command::Check {
+            lesson,
+            addr,
+            cmd,
+            seed,
+            timeout,
+            only,
+        } => {
             let passed = check(lesson, addr, cmd, seed, timeout, only)?;
             std::process::exit(if passed { 0 } else { 1 });
         }
@@ -90,7 +97,8 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn find(lesson: u32) -> anyhow::Result<&'static Lesson> {
-    lessons::lesson(lesson).with_context(|| format!("there is no lesson {lesson:02}: `course list` shows them"))
+    lessons::lesson(lesson)
+        .with_context(|| format!("there is no lesson {lesson:02}: `course list` shows them"))
 }
 
 fn check(
@@ -102,14 +110,22 @@ fn check(
     only: Option<String>,
 ) -> anyhow::Result<bool> {
     let info = find(lesson)?;
-    let suite = grader::suite(lesson).with_context(|| format!("lesson {:02} has no checks yet", lesson))?;
+    let suite =
+        grader::suite(lesson).with_context(|| format!("lesson {:02} has no checks yet", lesson))?;
     let target = match cmd {
         Some(cmd) => Target::Command(cmd),
         None => {
             let mut listeners = Vec::new();
             for (i, a) in addr.iter().enumerate() {
-                let scheme = suite.listeners.get(i).copied().unwrap_or(suite.listeners[0]);
-                listeners.push(Listener::parse_arg(a, scheme).with_context(|| format!("--addr {a:?} is not IP:PORT"))?);
+                let scheme = suite
+                    .listeners
+                    .get(i)
+                    .copied()
+                    .unwrap_or(suite.listeners[0]);
+                listeners.push(
+                    Listener::parse_arg(a, scheme)
+                        .with_context(|| format!("--addr {a:?} is not IP:PORT"))?,
+                );
             }
             Target::Running(listeners)
         }
@@ -126,7 +142,10 @@ fn check(
             Target::Running(_) => false,
         };
         if reference {
-            println!("(that command runs the reference {}: `course list` records only your own work)", info.name);
+            println!(
+                "(that command runs the reference {}: `course list` records only your own work)",
+                info.name
+            );
         } else if options_ran_everything(&report, suite) {
             record_pass(lesson, &target)?;
         }
@@ -140,30 +159,53 @@ fn options_ran_everything(report: &grader::Report, suite: &grader::Suite) -> boo
 
 /// A seed from the clock: different runs try different chunkings; the report prints it.
 fn fresh_seed() -> u64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     (now.as_nanos() as u64 % 1_000_000).max(1)
 }
 
 fn list() -> anyhow::Result<()> {
     let passed = read_progress()?;
-    println!("{:<4}{:<20}{:<10}{:<8}title", "NN", "binary", "written", "checks");
+    println!(
+        "{:<4}{:<20}{:<10}{:<8}title",
+        "NN", "binary", "written", "checks"
+    );
     for l in lessons::LESSONS {
-        let checks = grader::suite(l.number).map_or("-".to_string(), |s| s.checks.len().to_string());
+        let checks =
+            grader::suite(l.number).map_or("-".to_string(), |s| s.checks.len().to_string());
         let written = if l.source.is_some() { "yes" } else { "not yet" };
-        println!("{:<4}{:<20}{:<10}{:<8}{}", format!("{:02}", l.number), l.name, written, checks, l.title);
+        println!(
+            "{:<4}{:<20}{:<10}{:<8}{}",
+            format!("{:02}", l.number),
+            l.name,
+            written,
+            checks,
+            l.title
+        );
         if let Some(when) = passed.iter().find(|(n, _)| *n == l.number).map(|(_, w)| w) {
             println!("{:<4}  passed by your work: {when}", "");
         }
     }
-    println!("\nStart a lesson: read lessons/NN-name/README.md, then `course new NN` for its exercise.");
+    println!(
+        "\nStart a lesson: read lessons/NN-name/README.md, then `course new NN` for its exercise."
+    );
     Ok(())
 }
 
 fn new(lesson: u32, dir: Option<PathBuf>) -> anyhow::Result<()> {
     let info = find(lesson)?;
     let dir = dir.unwrap_or_else(|| PathBuf::from(format!("lesson-{lesson:02}-starter")));
-    if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
-        bail!("{} already exists and is not empty: choose another folder", dir.display());
+    if dir.exists()
+        && dir
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "{} already exists and is not empty: choose another folder",
+            dir.display()
+        );
     }
     let (files, exercises) = starter::starter(info).map_err(anyhow::Error::msg)?;
     for file in &files {
@@ -171,7 +213,11 @@ fn new(lesson: u32, dir: Option<PathBuf>) -> anyhow::Result<()> {
         std::fs::create_dir_all(path.parent().expect("a file is inside the folder"))?;
         std::fs::write(&path, &file.text).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("Wrote the lesson {lesson:02} starter to {}/ ({} exercises):", dir.display(), exercises.len());
+    println!(
+        "Wrote the lesson {lesson:02} starter to {}/ ({} exercises):",
+        dir.display(),
+        exercises.len()
+    );
     for (i, e) in exercises.iter().enumerate() {
         println!("  {}. {}", i + 1, e.title);
     }
@@ -190,7 +236,11 @@ fn hint(lesson: u32, all: bool, reset: bool) -> anyhow::Result<()> {
     let hints: Vec<(usize, &str, &str)> = exercises
         .iter()
         .enumerate()
-        .flat_map(|(i, e)| e.hints.iter().map(move |h| (i + 1, e.title.as_str(), h.as_str())))
+        .flat_map(|(i, e)| {
+            e.hints
+                .iter()
+                .map(move |h| (i + 1, e.title.as_str(), h.as_str()))
+        })
         .collect();
     let state = home()?.join(format!("hints-{lesson:02}"));
     if reset {
@@ -198,15 +248,26 @@ fn hint(lesson: u32, all: bool, reset: bool) -> anyhow::Result<()> {
         println!("Hints for lesson {lesson:02} start again from the first.");
         return Ok(());
     }
-    let shown: usize = std::fs::read_to_string(&state).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-    let range = if all { 0..hints.len() } else { shown.min(hints.len())..(shown + 1).min(hints.len()) };
+    let shown: usize = std::fs::read_to_string(&state)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let range = if all {
+        0..hints.len()
+    } else {
+        shown.min(hints.len())..(shown + 1).min(hints.len())
+    };
     if range.is_empty() {
         println!("That was the last of the {} hints for lesson {lesson:02}. `--all` shows them again; `--reset` starts over.", hints.len());
         return Ok(());
     }
     for i in range.clone() {
         let (exercise, title, text) = hints[i];
-        println!("Hint {} of {} (exercise {exercise}: {title}):\n  {text}\n", i + 1, hints.len());
+        println!(
+            "Hint {} of {} (exercise {exercise}: {title}):\n  {text}\n",
+            i + 1,
+            hints.len()
+        );
     }
     if !all {
         std::fs::create_dir_all(home()?)?;
@@ -235,7 +296,10 @@ fn diagrams(check: bool, dir: &Path) -> anyhow::Result<()> {
         }
     }
     if !stale.is_empty() {
-        bail!("out of date (run `cargo run --bin course -- diagrams`): {}", stale.join(", "));
+        bail!(
+            "out of date (run `cargo run --bin course -- diagrams`): {}",
+            stale.join(", ")
+        );
     }
     Ok(())
 }
@@ -267,7 +331,13 @@ fn read_progress() -> anyhow::Result<Vec<(u32, String)>> {
 fn record_pass(lesson: u32, target: &Target) -> anyhow::Result<()> {
     let what = match target {
         Target::Command(cmd) => format!("--cmd {cmd}"),
-        Target::Running(l) => format!("--addr {}", l.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(" ")),
+        Target::Running(l) => format!(
+            "--addr {}",
+            l.iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
     };
     let dir = home()?;
     std::fs::create_dir_all(&dir)?;
@@ -278,7 +348,11 @@ fn record_pass(lesson: u32, target: &Target) -> anyhow::Result<()> {
         .filter(|l| !l.starts_with(&format!("{lesson}\t")))
         .map(|l| format!("{l}\n"))
         .collect();
-    text.push_str(&format!("{lesson}\t{}\t{}\n", today(), what.replace(['\t', '\n'], " ")));
+    text.push_str(&format!(
+        "{lesson}\t{}\t{}\n",
+        today(),
+        what.replace(['\t', '\n'], " ")
+    ));
     std::fs::write(&path, text)?;
     println!("Recorded: lesson {lesson:02} passed. `course list` shows your progress.");
     Ok(())
@@ -286,7 +360,10 @@ fn record_pass(lesson: u32, target: &Target) -> anyhow::Result<()> {
 
 /// Today's date, UTC, as YYYY-MM-DD (days-to-civil, H. Hinnant's algorithm).
 fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let z = (secs / 86_400) as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -74,13 +74,20 @@ fn interactive(ctx: &Ctx) -> Result<(), Failure> {
     let s = connect(ctx, addr(ctx))?;
     let msg = b"hello, echo\n";
     send(&s, msg)?;
-    expect(ctx, &s, msg, msg).map_err(|f| f.during("with the connection left open, as an interactive client leaves it"))
+    expect(ctx, &s, msg, msg)
+        .map_err(|f| f.during("with the connection left open, as an interactive client leaves it"))
 }
 
 fn several_round_trips(ctx: &Ctx) -> Result<(), Failure> {
     let s = connect(ctx, addr(ctx))?;
-    for (i, msg) in [&b"one\n"[..], b"two, a little longer\n", b"three\n"].iter().enumerate() {
-        let round = format!("message {} of 3 on one connection, each sent after the previous echo", i + 1);
+    for (i, msg) in [&b"one\n"[..], b"two, a little longer\n", b"three\n"]
+        .iter()
+        .enumerate()
+    {
+        let round = format!(
+            "message {} of 3 on one connection, each sent after the previous echo",
+            i + 1
+        );
         send(&s, msg).map_err(|f| f.during(&round))?;
         expect(ctx, &s, msg, msg).map_err(|f| f.during(&round))?;
     }
@@ -113,11 +120,18 @@ fn large_payload(ctx: &Ctx) -> Result<(), Failure> {
     let got = wire::exchange_while_reading(ctx, &s, payload.clone(), pieces, len)
         .map_err(|f| f.during(&format!("echoing {len} random bytes")))?;
     if got != payload {
-        return Err(Failure::new(format!("the echo of {len} random bytes differs from what was sent"))
-            .expected(&payload)
-            .received(&got));
+        return Err(Failure::new(format!(
+            "the echo of {len} random bytes differs from what was sent"
+        ))
+        .expected(&payload)
+        .received(&got));
     }
-    expect_eof(ctx, &s, b"", "after the whole payload came back and we half-closed")
+    expect_eof(
+        ctx,
+        &s,
+        b"",
+        "after the whole payload came back and we half-closed",
+    )
 }
 
 fn half_close(ctx: &Ctx) -> Result<(), Failure> {
@@ -128,7 +142,12 @@ fn half_close(ctx: &Ctx) -> Result<(), Failure> {
     s.shutdown(std::net::Shutdown::Write)
         .map_err(|e| Failure::new(format!("grader: shutdown: {e}")))?;
     expect(ctx, &s, msg, msg).map_err(|f| f.during("we had half-closed right after sending"))?;
-    expect_eof(ctx, &s, msg, "after echoing everything we sent before half-closing")
+    expect_eof(
+        ctx,
+        &s,
+        msg,
+        "after echoing everything we sent before half-closing",
+    )
 }
 
 fn reset_mid_message(ctx: &Ctx) -> Result<(), Failure> {
@@ -136,7 +155,9 @@ fn reset_mid_message(ctx: &Ctx) -> Result<(), Failure> {
     // echoes to it when the reset arrives.
     let rude = connect(ctx, addr(ctx))?;
     let junk = ctx.bytes(512 * 1024);
-    let writer = rude.try_clone().map_err(|e| Failure::new(format!("grader: {e}")))?;
+    let writer = rude
+        .try_clone()
+        .map_err(|e| Failure::new(format!("grader: {e}")))?;
     let sending = thread::spawn(move || {
         use std::io::Write;
         let _ = (&writer).write_all(&junk);

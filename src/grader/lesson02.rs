@@ -75,12 +75,16 @@ fn boundaries_kept(ctx: &Ctx) -> Result<(), Failure> {
     let sent: Vec<Vec<u8>> = (0..5)
         .map(|i| {
             let mut d = format!("datagram {i}:").into_bytes();
-            d.extend(std::iter::repeat_n(b'a' + i as u8, 1 + ctx.below(1800) as usize));
+            d.extend(std::iter::repeat_n(
+                b'a' + i as u8,
+                1 + ctx.below(1800) as usize,
+            ));
             d
         })
         .collect();
     for d in &sent {
-        sock.send_to(d, addr(ctx)).map_err(|e| Failure::new(format!("sendto: {e}")))?;
+        sock.send_to(d, addr(ctx))
+            .map_err(|e| Failure::new(format!("sendto: {e}")))?;
     }
     let mut missing = sent.clone();
     let mut buf = vec![0u8; 70_000];
@@ -97,17 +101,31 @@ fn boundaries_kept(ctx: &Ctx) -> Result<(), Failure> {
                     missing.remove(i);
                 }
                 None => {
-                    let closest = missing.iter().find(|d| d.starts_with(&buf[..n.min(12)])).unwrap_or(&missing[0]);
+                    let closest = missing
+                        .iter()
+                        .find(|d| d.starts_with(&buf[..n.min(12)]))
+                        .unwrap_or(&missing[0]);
                     return Err(Failure::new(format!(
                         "a reply of {n} bytes is not one of the datagrams sent: {}",
-                        if n < closest.len() { "part of a datagram (split?)" } else { "longer than the datagram (joined with another?)" }
+                        if n < closest.len() {
+                            "part of a datagram (split?)"
+                        } else {
+                            "longer than the datagram (joined with another?)"
+                        }
                     ))
                     .sent(closest)
                     .expected(closest)
                     .received(&buf[..n]));
                 }
             },
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
             Err(e) => return Err(Failure::new(format!("recvfrom: {e}"))),
         }
     }
@@ -116,7 +134,8 @@ fn boundaries_kept(ctx: &Ctx) -> Result<(), Failure> {
         // Loss is possible even on loopback: give each missing one the usual retries.
         Some(_) => {
             for d in &missing {
-                udp_echo(ctx, &sock, addr(ctx), d, &sent).map_err(|f| f.during("datagrams sent back to back"))?;
+                udp_echo(ctx, &sock, addr(ctx), d, &sent)
+                    .map_err(|f| f.during("datagrams sent back to back"))?;
             }
             Ok(())
         }
@@ -130,8 +149,11 @@ fn two_clients_interleaved(ctx: &Ctx) -> Result<(), Failure> {
     for round in 0..3 {
         for (name, sock) in [("A", &a), ("B", &b)] {
             let d = format!("client {name}, round {round}").into_bytes();
-            udp_echo(ctx, sock, addr(ctx), &d, &earlier)
-                .map_err(|f| f.during(&format!("two clients taking turns, client {name} in round {round}")))?;
+            udp_echo(ctx, sock, addr(ctx), &d, &earlier).map_err(|f| {
+                f.during(&format!(
+                    "two clients taking turns, client {name} in round {round}"
+                ))
+            })?;
             earlier.push(d);
         }
     }
@@ -143,11 +165,13 @@ fn many_in_a_row(ctx: &Ctx) -> Result<(), Failure> {
     let mut earlier = Vec::new();
     for i in 0..50 {
         let d = format!("datagram {i} of 50").into_bytes();
-        udp_echo(ctx, &sock, addr(ctx), &d, &earlier).map_err(|f| f.during(&format!("datagram {i} of 50")))?;
+        udp_echo(ctx, &sock, addr(ctx), &d, &earlier)
+            .map_err(|f| f.during(&format!("datagram {i} of 50")))?;
         earlier.push(d);
     }
     // And a new client after all that.
     std::thread::sleep(Duration::from_millis(10));
     let late = wire::udp_socket(ctx, addr(ctx))?;
-    udp_echo(ctx, &late, addr(ctx), b"a new client", &[]).map_err(|f| f.during("a new client after 50 datagrams"))
+    udp_echo(ctx, &late, addr(ctx), b"a new client", &[])
+        .map_err(|f| f.during("a new client after 50 datagrams"))
 }

@@ -166,25 +166,35 @@ fn requests(ctx: &Ctx, n: usize) -> (Vec<u8>, Vec<u8>) {
 fn open_binary(ctx: &Ctx) -> Result<TcpStream, Failure> {
     let s = open(ctx)?;
     send(&s, b"BINARY\n")?;
-    expect(ctx, &s, b"BINARY\n", b"OK\n").map_err(|f| f.during("switching to frames with BINARY"))?;
+    expect(ctx, &s, b"BINARY\n", b"OK\n")
+        .map_err(|f| f.during("switching to frames with BINARY"))?;
     Ok(s)
 }
 
 /// Read one frame's header and payload (payloads up to `limit` bytes).
 fn read_frame(ctx: &Ctx, s: &TcpStream, sent: &[u8], limit: usize) -> Result<Vec<u8>, Failure> {
-    let header = wire::read_exactly(ctx, s, 4).map_err(|f| f.during("reading a length prefix").sent(sent))?;
+    let header = wire::read_exactly(ctx, s, 4)
+        .map_err(|f| f.during("reading a length prefix").sent(sent))?;
     let len = u32::from_be_bytes(header[..4].try_into().unwrap()) as usize;
     if len > limit {
-        return Err(Failure::new(format!("the response's length prefix says {len} bytes; expected at most {limit}"))
-            .sent(sent)
-            .received(&header));
+        return Err(Failure::new(format!(
+            "the response's length prefix says {len} bytes; expected at most {limit}"
+        ))
+        .sent(sent)
+        .received(&header));
     }
-    wire::read_exactly(ctx, s, len).map_err(|f| f.during(&format!("reading a {len}-byte payload")).sent(sent))
+    wire::read_exactly(ctx, s, len).map_err(|f| {
+        f.during(&format!("reading a {len}-byte payload"))
+            .sent(sent)
+    })
 }
 
 fn simple_requests(ctx: &Ctx) -> Result<(), Failure> {
     let s = open(ctx)?;
-    for (req, resp) in [(&b"ECHO hello\n"[..], &b"hello\n"[..]), (b"REV stressed\n", b"desserts\n")] {
+    for (req, resp) in [
+        (&b"ECHO hello\n"[..], &b"hello\n"[..]),
+        (b"REV stressed\n", b"desserts\n"),
+    ] {
         send(&s, req)?;
         expect(ctx, &s, req, resp)?;
     }
@@ -209,14 +219,22 @@ fn many_in_one_write(ctx: &Ctx) -> Result<(), Failure> {
 fn random_chunks(ctx: &Ctx) -> Result<(), Failure> {
     let s = open(ctx)?;
     let (sent, want) = requests(ctx, 30);
-    wire::send_in_pieces(&s, &sent, || 1 + ctx.below(23) as usize, Duration::from_millis(1))
-        .map_err(|f| f.expected(&want))?;
+    wire::send_in_pieces(
+        &s,
+        &sent,
+        || 1 + ctx.below(23) as usize,
+        Duration::from_millis(1),
+    )
+    .map_err(|f| f.expected(&want))?;
     expect(ctx, &s, &sent, &want).map_err(|f| f.during("30 requests cut into random pieces"))
 }
 
 fn crlf(ctx: &Ctx) -> Result<(), Failure> {
     let s = open(ctx)?;
-    for (req, resp) in [(&b"ECHO crlf\r\n"[..], &b"crlf\n"[..]), (b"REV ab\r\n", b"ba\n")] {
+    for (req, resp) in [
+        (&b"ECHO crlf\r\n"[..], &b"crlf\n"[..]),
+        (b"REV ab\r\n", b"ba\n"),
+    ] {
         send(&s, req)?;
         expect(ctx, &s, req, resp)?;
     }
@@ -228,18 +246,29 @@ fn longest_line(ctx: &Ctx) -> Result<(), Failure> {
     let data = vec![b'x'; MAX_LINE - b"ECHO ".len()];
     let req = line(&[&b"ECHO "[..], &data].concat());
     send(&s, &req)?;
-    expect(ctx, &s, &req, &line(&data)).map_err(|f| f.during("a request line of exactly 1,024 bytes"))
+    expect(ctx, &s, &req, &line(&data))
+        .map_err(|f| f.during("a request line of exactly 1,024 bytes"))
 }
 
 /// Expect an `ERR ...` line (or frame) and then the end of the connection.
-fn expect_err_then_close(ctx: &Ctx, s: &TcpStream, sent: &[u8], framed: bool) -> Result<(), Failure> {
+fn expect_err_then_close(
+    ctx: &Ctx,
+    s: &TcpStream,
+    sent: &[u8],
+    framed: bool,
+) -> Result<(), Failure> {
     let answer = if framed {
         read_frame(ctx, s, sent, 64 * 1024)?
     } else {
         wire::read_line(ctx, s, sent, 64 * 1024)?
     };
     if !answer.starts_with(b"ERR") {
-        return Err(Failure::new("expected an ERR response naming the broken limit").sent(sent).expected(b"ERR ").received(&answer));
+        return Err(
+            Failure::new("expected an ERR response naming the broken limit")
+                .sent(sent)
+                .expected(b"ERR ")
+                .received(&answer),
+        );
     }
     expect_eof(ctx, s, sent, "after the ERR response")
 }
@@ -248,7 +277,8 @@ fn endless_line(ctx: &Ctx) -> Result<(), Failure> {
     let s = open(ctx)?;
     let req = vec![b'y'; MAX_LINE + 76];
     send(&s, &req)?;
-    expect_err_then_close(ctx, &s, &req, false).map_err(|f| f.during("1,100 bytes without a newline"))
+    expect_err_then_close(ctx, &s, &req, false)
+        .map_err(|f| f.during("1,100 bytes without a newline"))
 }
 
 fn unknown_command(ctx: &Ctx) -> Result<(), Failure> {
@@ -257,10 +287,12 @@ fn unknown_command(ctx: &Ctx) -> Result<(), Failure> {
         send(&s, req)?;
         let answer = wire::read_line(ctx, &s, req, 4096)?;
         if !answer.starts_with(b"ERR ") {
-            return Err(Failure::new("an unknown command must be answered with ERR and a reason")
-                .sent(req)
-                .expected(b"ERR ")
-                .received(&answer));
+            return Err(
+                Failure::new("an unknown command must be answered with ERR and a reason")
+                    .sent(req)
+                    .expected(b"ERR ")
+                    .received(&answer),
+            );
         }
     }
     let req = b"ECHO still open\n";
@@ -274,7 +306,12 @@ fn half_close(ctx: &Ctx) -> Result<(), Failure> {
     send(&s, req)?;
     s.shutdown(Shutdown::Write).ok();
     expect(ctx, &s, req, b"a\nba\n").map_err(|f| f.during("we half-closed right after sending"))?;
-    expect_eof(ctx, &s, req, "after answering everything we sent before half-closing")
+    expect_eof(
+        ctx,
+        &s,
+        req,
+        "after answering everything we sent before half-closing",
+    )
 }
 
 fn quit(ctx: &Ctx) -> Result<(), Failure> {
@@ -296,7 +333,8 @@ fn prefix_one_byte_at_a_time(ctx: &Ctx) -> Result<(), Failure> {
     let s = open_binary(ctx)?;
     let req = frame(b"ECHO split prefix");
     let want = frame(b"split prefix");
-    wire::send_in_pieces(&s, &req, || 1, Duration::from_millis(3)).map_err(|f| f.expected(&want))?;
+    wire::send_in_pieces(&s, &req, || 1, Duration::from_millis(3))
+        .map_err(|f| f.expected(&want))?;
     expect(ctx, &s, &req, &want).map_err(|f| f.during("a frame sent one byte per write"))
 }
 
@@ -337,14 +375,23 @@ fn largest_frame(ctx: &Ctx) -> Result<(), Failure> {
     let got = wire::exchange_while_reading(ctx, &s, req, pieces, want.len())
         .map_err(|f| f.during("a frame of exactly 1 MiB"))?;
     if got != want {
-        return Err(Failure::new("the response to a 1 MiB frame differs").expected(&want).received(&got));
+        return Err(Failure::new("the response to a 1 MiB frame differs")
+            .expected(&want)
+            .received(&got));
     }
-    expect_eof(ctx, &s, b"", "after answering everything we sent before half-closing")
+    expect_eof(
+        ctx,
+        &s,
+        b"",
+        "after answering everything we sent before half-closing",
+    )
 }
 
 fn reset_mid_message(ctx: &Ctx) -> Result<(), Failure> {
     let rude = open(ctx)?;
-    let writer = rude.try_clone().map_err(|e| Failure::new(format!("grader: {e}")))?;
+    let writer = rude
+        .try_clone()
+        .map_err(|e| Failure::new(format!("grader: {e}")))?;
     let (flood, _) = requests(ctx, 8000);
     let sending = thread::spawn(move || {
         use std::io::Write;
@@ -367,7 +414,8 @@ fn clients_one_after_another(ctx: &Ctx) -> Result<(), Failure> {
         let s = open(ctx).map_err(|f| f.during(&client))?;
         let req = line(format!("ECHO client {i}").as_bytes());
         send(&s, &req)?;
-        expect(ctx, &s, &req, &line(format!("client {i}").as_bytes())).map_err(|f| f.during(&client))?;
+        expect(ctx, &s, &req, &line(format!("client {i}").as_bytes()))
+            .map_err(|f| f.during(&client))?;
         send(&s, b"QUIT\n")?;
         expect(ctx, &s, b"QUIT\n", b"BYE\n").map_err(|f| f.during(&client))?;
         expect_eof(ctx, &s, b"QUIT\n", &format!("{client}, after BYE"))?;

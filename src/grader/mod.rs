@@ -94,7 +94,9 @@ impl Ctx {
             listeners,
             timeout: options.timeout,
             // Each check gets its own stream of numbers, so `--only` replays the same bytes.
-            rng: RefCell::new(Rng::new(options.seed ^ (check_index as u64).wrapping_mul(0x9E37_79B9))),
+            rng: RefCell::new(Rng::new(
+                options.seed ^ (check_index as u64).wrapping_mul(0x9E37_79B9),
+            )),
         }
     }
 
@@ -115,7 +117,7 @@ impl Ctx {
     /// `len` random bytes.
     pub fn bytes(&self, len: usize) -> Vec<u8> {
         let mut rng = self.rng.borrow_mut();
-        (0..len).map(|_| rng.next() as u8).collect()
+        (0..len).map(|_| rng.next_u64() as u8).collect()
     }
 }
 
@@ -175,7 +177,9 @@ pub enum GradeError {
 impl fmt::Display for GradeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GradeError::NoSuchLesson(n) => write!(f, "the grader has no checks for lesson {n:02} yet"),
+            GradeError::NoSuchLesson(n) => {
+                write!(f, "the grader has no checks for lesson {n:02} yet")
+            }
             GradeError::Start(e) => e.fmt(f),
         }
     }
@@ -202,8 +206,16 @@ pub fn grade(
 ) -> Result<Report, GradeError> {
     let suite = suite(lesson).ok_or(GradeError::NoSuchLesson(lesson))?;
     let mut report = Report::new(lesson, options.seed);
-    let _ = writeln!(out, "lesson {lesson:02}: {} checks, seed {}", suite.checks.len(), options.seed);
-    let exact = options.only.as_deref().is_some_and(|only| suite.checks.iter().any(|c| c.name == only));
+    let _ = writeln!(
+        out,
+        "lesson {lesson:02}: {} checks, seed {}",
+        suite.checks.len(),
+        options.seed
+    );
+    let exact = options
+        .only
+        .as_deref()
+        .is_some_and(|only| suite.checks.iter().any(|c| c.name == only));
     for (i, check) in suite.checks.iter().enumerate() {
         let selected = match options.only.as_deref() {
             None => true,
@@ -217,15 +229,25 @@ pub fn grade(
         let (mut server, listeners) = match target {
             Target::Running(listeners) => (None, listeners.clone()),
             Target::Command(cmd) => {
-                let server = Server::start(cmd, suite.listeners, options.timeout.max(Duration::from_secs(60)))
-                    .map_err(GradeError::Start)?;
+                let server = Server::start(
+                    cmd,
+                    suite.listeners,
+                    options.timeout.max(Duration::from_secs(60)),
+                )
+                .map_err(GradeError::Start)?;
                 let listeners = server.listeners().to_vec();
                 (Some(server), listeners)
             }
         };
         let ctx = Ctx::new(listeners, options, i);
-        let mut result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&ctx)))
-            .unwrap_or_else(|panic| Err(Failure::new(format!("the grader itself failed: {}", panic_message(&panic)))));
+        let mut result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&ctx)))
+                .unwrap_or_else(|panic| {
+                    Err(Failure::new(format!(
+                        "the grader itself failed: {}",
+                        panic_message(&panic)
+                    )))
+                });
         if let (Err(failure), Some(server)) = (&mut result, &mut server) {
             if let Some(death) = server.exit_report() {
                 failure.what = format!("{}\n{death}", failure.what);
@@ -262,7 +284,7 @@ impl Rng {
         Rng(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -274,7 +296,7 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            self.next() % n
+            self.next_u64() % n
         }
     }
 }

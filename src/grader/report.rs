@@ -47,13 +47,21 @@ impl Report {
 
     /// Names of the checks that failed.
     pub fn failed(&self) -> Vec<&'static str> {
-        self.outcomes.iter().filter(|o| !o.passed()).map(|o| o.name).collect()
+        self.outcomes
+            .iter()
+            .filter(|o| !o.passed())
+            .map(|o| o.name)
+            .collect()
     }
 
     pub fn summary(&self) -> String {
         let failed = self.failed();
         let passed = self.outcomes.len() - failed.len();
-        let mut s = format!("\nlesson {:02}: {passed} passed, {} failed", self.lesson, failed.len());
+        let mut s = format!(
+            "\nlesson {:02}: {passed} passed, {} failed",
+            self.lesson,
+            failed.len()
+        );
         if !failed.is_empty() {
             s.push_str(&format!(
                 "\nreplay exactly this run with --seed {} (add --only NAME for one check)",
@@ -75,7 +83,10 @@ pub fn describe_outcome(outcome: &Outcome) -> String {
                 s.push_str(line);
                 s.push('\n');
             }
-            s.push_str(&format!("        The misconception: {}\n", outcome.misconception));
+            s.push_str(&format!(
+                "        The misconception: {}\n",
+                outcome.misconception
+            ));
             s
         }
     }
@@ -109,7 +120,10 @@ pub fn describe_failure(f: &Failure) -> String {
                 (None, Some(r)) => format!("expected nothing more, received {}", byte(*r)),
                 (None, None) => unreachable!("a difference is inside one of them"),
             };
-            s.push_str(&format!("{}^^ first difference at byte {d}: {what}\n", " ".repeat(column)));
+            s.push_str(&format!(
+                "{}^^ first difference at byte {d}: {what}\n",
+                " ".repeat(column)
+            ));
         }
     }
     s
@@ -125,7 +139,10 @@ fn row(label: &str, bytes: &[u8], from: usize) -> String {
     let text: String = shown.iter().map(|&b| printable(b)).collect();
     let more = if from + ROW < bytes.len() { " ..." } else { "" };
     let prefix = format!("{label:<9}{:>9} B @{from:<6}", bytes.len());
-    format!("{prefix:<LABEL_WIDTH$}{:<48}|{text}|{more}\n", hex.join(" "))
+    format!(
+        "{prefix:<LABEL_WIDTH$}{:<48}|{text}|{more}\n",
+        hex.join(" ")
+    )
 }
 
 fn byte(b: u8) -> String {
@@ -148,7 +165,10 @@ mod tests {
 
     #[test]
     fn the_caret_sits_under_the_first_differing_byte() {
-        let f = Failure::new("wrong reply").sent(b"REV abc\n").expected(b"cba\n").received(b"cbx\n");
+        let f = Failure::new("wrong reply")
+            .sent(b"REV abc\n")
+            .expected(b"cba\n")
+            .received(b"cbx\n");
         let text = describe_failure(&f);
         let lines: Vec<&str> = text.lines().collect();
         let received = lines.iter().find(|l| l.starts_with("received")).unwrap();
@@ -163,7 +183,11 @@ mod tests {
         let expected = vec![b'a'; 100_000];
         let mut received = expected.clone();
         received[70_001] = b'b';
-        let text = describe_failure(&Failure::new("corrupt").expected(&expected).received(&received));
+        let text = describe_failure(
+            &Failure::new("corrupt")
+                .expected(&expected)
+                .received(&received),
+        );
         assert!(text.contains("@70000"), "{text}");
         assert!(text.contains("first difference at byte 70001"));
     }

@@ -62,8 +62,17 @@ impl fmt::Display for Listener {
 #[derive(Debug)]
 pub enum StartError {
     Spawn(String, std::io::Error),
-    Exited { cmd: String, status: String, stderr: String },
-    Silent { cmd: String, waited: Duration, missing: Vec<String>, stdout: String },
+    Exited {
+        cmd: String,
+        status: String,
+        stderr: String,
+    },
+    Silent {
+        cmd: String,
+        waited: Duration,
+        missing: Vec<String>,
+        stdout: String,
+    },
 }
 
 impl fmt::Display for StartError {
@@ -211,7 +220,11 @@ impl Server {
         if tail.is_empty() {
             return "    (nothing)".into();
         }
-        tail.iter().map(|l| format!("    {l}\n")).collect::<String>().trim_end().to_string()
+        tail.iter()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+            .trim_end()
+            .to_string()
     }
 
     /// If the server died, a paragraph saying so and quoting its last stderr lines.
@@ -272,7 +285,15 @@ mod tests {
 
     #[test]
     fn addr_arguments_take_the_default_scheme() {
-        assert_eq!(Listener::parse_arg("127.0.0.1:9", "udp").unwrap().scheme, "udp");
-        assert_eq!(Listener::parse_arg("tcp://127.0.0.1:9", "udp").unwrap().scheme, "tcp");
+        assert_eq!(
+            Listener::parse_arg("127.0.0.1:9", "udp").unwrap().scheme,
+            "udp"
+        );
+        assert_eq!(
+            Listener::parse_arg("tcp://127.0.0.1:9", "udp")
+                .unwrap()
+                .scheme,
+            "tcp"
+        );
     }
 }

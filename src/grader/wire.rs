@@ -16,8 +16,12 @@ use std::time::{Duration, Instant};
 pub fn connect(ctx: &Ctx, addr: SocketAddr) -> Result<TcpStream, Failure> {
     let stream = TcpStream::connect_timeout(&addr, ctx.timeout).map_err(|e| {
         let hint = match e.kind() {
-            io::ErrorKind::ConnectionRefused => "nothing is listening there: did the server exit or stop listening?",
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "the handshake did not complete: is the listen backlog full?",
+            io::ErrorKind::ConnectionRefused => {
+                "nothing is listening there: did the server exit or stop listening?"
+            }
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                "the handshake did not complete: is the listen backlog full?"
+            }
             _ => "",
         };
         Failure::new(format!("could not connect to {addr}: {e}. {hint}"))
@@ -31,9 +35,12 @@ pub fn connect(ctx: &Ctx, addr: SocketAddr) -> Result<TcpStream, Failure> {
 
 /// Write all of `bytes` in one call (as far as the kernel takes it).
 pub fn send(stream: &TcpStream, bytes: &[u8]) -> Result<(), Failure> {
-    (&*stream)
-        .write_all(bytes)
-        .map_err(|e| Failure::new(format!("sending failed: {e}; the server closed or reset the connection early")).sent(bytes))
+    (&*stream).write_all(bytes).map_err(|e| {
+        Failure::new(format!(
+            "sending failed: {e}; the server closed or reset the connection early"
+        ))
+        .sent(bytes)
+    })
 }
 
 /// Write `bytes` in pieces whose sizes `piece` picks, pausing between them so that each piece
@@ -94,7 +101,12 @@ fn read_up_to(stream: &TcpStream, want: usize, expected: Option<&[u8]>) -> (Vec<
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return (got, Some(Stop::Timeout))
             }
             Err(e) => return (got, Some(Stop::Error(e))),
@@ -105,7 +117,9 @@ fn read_up_to(stream: &TcpStream, want: usize, expected: Option<&[u8]>) -> (Vec<
 
 fn stop_reason(stop: &Stop, got: usize, want: usize, timeout: Duration) -> String {
     match stop {
-        Stop::Eof => format!("the server closed the connection after sending {got} of the {want} bytes expected"),
+        Stop::Eof => format!(
+            "the server closed the connection after sending {got} of the {want} bytes expected"
+        ),
         Stop::Timeout => format!(
             "the reply stopped after {got} of {want} bytes: nothing more arrived within {} s",
             timeout.as_secs_f32()
@@ -121,10 +135,15 @@ pub fn expect(ctx: &Ctx, stream: &TcpStream, sent: &[u8], expected: &[u8]) -> Re
         return Ok(());
     }
     let what = match &stop {
-        Some(stop) if expected.starts_with(&got) => stop_reason(stop, got.len(), expected.len(), ctx.timeout),
+        Some(stop) if expected.starts_with(&got) => {
+            stop_reason(stop, got.len(), expected.len(), ctx.timeout)
+        }
         _ => "the reply differs from what was expected".to_string(),
     };
-    Err(Failure::new(what).sent(sent).expected(expected).received(&got))
+    Err(Failure::new(what)
+        .sent(sent)
+        .expected(expected)
+        .received(&got))
 }
 
 /// Read exactly `n` bytes, whatever they are.
@@ -138,7 +157,12 @@ pub fn read_exactly(ctx: &Ctx, stream: &TcpStream, n: usize) -> Result<Vec<u8>, 
 }
 
 /// Expect the server to close its sending side now: no more bytes, then end of stream.
-pub fn expect_eof(ctx: &Ctx, stream: &TcpStream, sent: &[u8], context: &str) -> Result<(), Failure> {
+pub fn expect_eof(
+    ctx: &Ctx,
+    stream: &TcpStream,
+    sent: &[u8],
+    context: &str,
+) -> Result<(), Failure> {
     let (extra, stop) = read_up_to(stream, 64 * 1024, None);
     match stop {
         Some(Stop::Eof) if extra.is_empty() => Ok(()),
@@ -154,10 +178,12 @@ pub fn expect_eof(ctx: &Ctx, stream: &TcpStream, sent: &[u8], context: &str) -> 
             ctx.timeout.as_secs_f32()
         ))
         .sent(sent)),
-        Some(Stop::Timeout) => Err(Failure::new(format!("{context}, the server sent bytes nobody asked for"))
-            .sent(sent)
-            .expected(b"")
-            .received(&extra)),
+        Some(Stop::Timeout) => Err(Failure::new(format!(
+            "{context}, the server sent bytes nobody asked for"
+        ))
+        .sent(sent)
+        .expected(b"")
+        .received(&extra)),
         Some(Stop::Error(e)) => Err(Failure::new(format!(
             "{context}, the connection failed instead of closing cleanly: {e} (a reset, not a FIN)"
         ))
@@ -166,16 +192,21 @@ pub fn expect_eof(ctx: &Ctx, stream: &TcpStream, sent: &[u8], context: &str) -> 
 }
 
 /// Read one `\n`-terminated line (the `\n` included), or fail saying why none came.
-pub fn read_line(ctx: &Ctx, stream: &TcpStream, sent: &[u8], limit: usize) -> Result<Vec<u8>, Failure> {
+pub fn read_line(
+    ctx: &Ctx,
+    stream: &TcpStream,
+    sent: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, Failure> {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     while line.len() < limit {
         match (&*stream).read(&mut byte) {
             Ok(0) => {
                 return Err(Failure::new(format!(
-                    "the server closed the connection before a whole line ({} bytes without a newline)",
-                    line.len()
-                ))
+                "the server closed the connection before a whole line ({} bytes without a newline)",
+                line.len()
+            ))
                 .sent(sent)
                 .received(&line))
             }
@@ -187,8 +218,14 @@ pub fn read_line(ctx: &Ctx, stream: &TcpStream, sent: &[u8], limit: usize) -> Re
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let why = if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
-                    format!("no complete line arrived within {} s", ctx.timeout.as_secs_f32())
+                let why = if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) {
+                    format!(
+                        "no complete line arrived within {} s",
+                        ctx.timeout.as_secs_f32()
+                    )
                 } else {
                     format!("the connection failed: {e}")
                 };
@@ -196,7 +233,11 @@ pub fn read_line(ctx: &Ctx, stream: &TcpStream, sent: &[u8], limit: usize) -> Re
             }
         }
     }
-    Err(Failure::new(format!("a line longer than {limit} bytes came back")).sent(sent).received(&line))
+    Err(
+        Failure::new(format!("a line longer than {limit} bytes came back"))
+            .sent(sent)
+            .received(&line),
+    )
 }
 
 /// Send `payload` from a second thread in the pieces `pieces` lists, while this thread reads
@@ -209,7 +250,9 @@ pub fn exchange_while_reading(
     pieces: Vec<usize>,
     want: usize,
 ) -> Result<Vec<u8>, Failure> {
-    let writer = stream.try_clone().map_err(|e| Failure::new(format!("grader: {e}")))?;
+    let writer = stream
+        .try_clone()
+        .map_err(|e| Failure::new(format!("grader: {e}")))?;
     let sending = thread::spawn(move || -> io::Result<()> {
         let mut at = 0;
         for n in pieces.into_iter().chain(std::iter::repeat(usize::MAX)) {
@@ -231,8 +274,12 @@ pub fn exchange_while_reading(
         )));
     }
     match stop {
-        Some(stop) if got.len() < want => Err(Failure::new(stop_reason(&stop, got.len(), want, ctx.timeout))
-            .received(&got[got.len().saturating_sub(64)..])),
+        Some(stop) if got.len() < want => {
+            Err(
+                Failure::new(stop_reason(&stop, got.len(), want, ctx.timeout))
+                    .received(&got[got.len().saturating_sub(64)..]),
+            )
+        }
         _ => Ok(got),
     }
 }
@@ -247,9 +294,13 @@ pub fn reset(stream: TcpStream) {
 
 /// A UDP socket for talking to `server`, on the same address family.
 pub fn udp_socket(ctx: &Ctx, server: SocketAddr) -> Result<UdpSocket, Failure> {
-    let any: SocketAddr = if server.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" }
-        .parse()
-        .expect("a valid address");
+    let any: SocketAddr = if server.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    }
+    .parse()
+    .expect("a valid address");
     let sock = UdpSocket::bind(any).map_err(|e| Failure::new(format!("grader: bind: {e}")))?;
     sock.set_read_timeout(Some(ctx.timeout)).ok();
     Ok(sock)
@@ -280,7 +331,14 @@ pub fn udp_echo(
             sock.set_read_timeout(Some(left)).ok();
             let (n, from) = match sock.recv_from(&mut buf) {
                 Ok(got) => got,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Failure::new(format!("recvfrom failed: {e}")).sent(datagram)),
             };
@@ -300,11 +358,17 @@ pub fn udp_echo(
                 continue; // a late echo of an earlier datagram
             }
             let what = if datagram.starts_with(reply) {
-                format!("the echo came back cut short: {n} of {} bytes", datagram.len())
+                format!(
+                    "the echo came back cut short: {n} of {} bytes",
+                    datagram.len()
+                )
             } else {
                 "the echo differs from the datagram sent".to_string()
             };
-            return Err(Failure::new(what).sent(datagram).expected(datagram).received(reply));
+            return Err(Failure::new(what)
+                .sent(datagram)
+                .expected(datagram)
+                .received(reply));
         }
     }
     Err(Failure::new(format!(

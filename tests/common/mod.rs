@@ -36,7 +36,10 @@ pub fn quick() -> Options {
 
 /// Run every check of `lesson` against a fresh server from `start` and return the names of
 /// the checks that failed, with the full output.
-pub fn failing_checks(lesson: u32, start: &dyn Fn() -> Vec<Listener>) -> (Vec<&'static str>, String) {
+pub fn failing_checks(
+    lesson: u32,
+    start: &dyn Fn() -> Vec<Listener>,
+) -> (Vec<&'static str>, String) {
     let suite = grader::suite(lesson).expect("the lesson has checks");
     let mut failed = Vec::new();
     let mut output = String::new();
@@ -46,35 +49,58 @@ pub fn failing_checks(lesson: u32, start: &dyn Fn() -> Vec<Listener>) -> (Vec<&'
             ..quick()
         };
         let (report, out) = grade(lesson, &Target::Running(start()), &options);
-        assert_eq!(report.outcomes.len(), 1, "--only selects exactly {}", check.name);
+        assert_eq!(
+            report.outcomes.len(),
+            1,
+            "--only selects exactly {}",
+            check.name
+        );
         failed.extend(report.failed());
         output.push_str(&out);
     }
     (failed, output)
 }
 
-/// A broken server: its name, how to start a fresh one, and the checks it must fail.
-pub type Broken<'a> = (String, &'a (dyn Fn() -> Vec<Listener> + Sync), &'a [&'a str]);
+/// A deliberately broken server: its mistake, how to start a fresh one, and the checks that
+/// must catch it.
+pub struct Broken {
+    pub mistake: String,
+    pub start: Box<dyn Fn() -> Vec<Listener> + Sync>,
+    pub must_fail: &'static [&'static str],
+}
+
+pub fn broken(
+    mistake: impl Into<String>,
+    start: impl Fn() -> Vec<Listener> + Sync + 'static,
+    must_fail: &'static [&'static str],
+) -> Broken {
+    Broken {
+        mistake: mistake.into(),
+        start: Box::new(start),
+        must_fail,
+    }
+}
 
 /// Assert that every broken server fails (at least) the checks meant to catch it. They are
 /// graded a few at a time: most of the time goes into waiting for timeouts.
-pub fn assert_all_caught(lesson: u32, broken: &[Broken<'_>]) {
+pub fn assert_all_caught(lesson: u32, broken: &[Broken]) {
     let problems: Vec<String> = broken
         .chunks(4)
         .flat_map(|batch| {
             thread::scope(|scope| {
                 let running: Vec<_> = batch
                     .iter()
-                    .map(|(mistake, start, must_fail)| {
+                    .map(|b| {
                         scope.spawn(move || {
-                            let (failed, output) = failing_checks(lesson, *start);
-                            must_fail
+                            let (failed, output) = failing_checks(lesson, &b.start);
+                            b.must_fail
                                 .iter()
                                 .filter(|name| !failed.contains(name))
                                 .map(|name| {
                                     format!(
-                                        "lesson {lesson:02}: the broken server `{mistake}` should fail `{name}`, \
-                                         but only failed {failed:?}\n{output}"
+                                        "lesson {lesson:02}: the broken server `{}` should fail `{name}`, \
+                                         but only failed {failed:?}\n{output}",
+                                        b.mistake
                                     )
                                 })
                                 .collect::<Vec<_>>()
@@ -89,11 +115,11 @@ pub fn assert_all_caught(lesson: u32, broken: &[Broken<'_>]) {
 }
 
 /// Assert that the broken servers of a lesson, between them, trip every one of its checks.
-pub fn assert_every_check_is_caught(lesson: u32, caught: &[&[&str]]) {
+pub fn assert_every_check_is_caught(lesson: u32, broken: &[Broken]) {
     let suite = grader::suite(lesson).unwrap();
     for check in suite.checks {
         assert!(
-            caught.iter().any(|names| names.contains(&check.name)),
+            broken.iter().any(|b| b.must_fail.contains(&check.name)),
             "lesson {lesson:02}: no broken server proves that `{}` can fail",
             check.name
         );
@@ -101,11 +127,17 @@ pub fn assert_every_check_is_caught(lesson: u32, caught: &[&[&str]]) {
 }
 
 pub fn tcp(addr: SocketAddr) -> Vec<Listener> {
-    vec![Listener { scheme: "tcp".into(), addr }]
+    vec![Listener {
+        scheme: "tcp".into(),
+        addr,
+    }]
 }
 
 pub fn udp(addr: SocketAddr) -> Vec<Listener> {
-    vec![Listener { scheme: "udp".into(), addr }]
+    vec![Listener {
+        scheme: "udp".into(),
+        addr,
+    }]
 }
 
 /// An iterative TCP server in a thread: accept, call `handle`, repeat. If `handle` panics the
@@ -141,18 +173,27 @@ impl Drop for Peer {
 
 /// Start an outside program and wait for its `listening on` line (our peers print one).
 pub fn start_peer(cmd: &mut Command) -> (Peer, Vec<Listener>) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("the peer starts");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the peer starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let line = lines.next().expect("the peer prints a line").unwrap();
-    let listener = Listener::parse_line(&line).unwrap_or_else(|| panic!("not a listening line: {line}"));
+    let listener =
+        Listener::parse_line(&line).unwrap_or_else(|| panic!("not a listening line: {line}"));
     thread::spawn(move || lines.for_each(drop));
     (Peer(child), vec![listener])
 }
 
 /// A free loopback port for programs that cannot pick their own and tell us.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Wait until something accepts TCP connections on `addr`.
