@@ -180,7 +180,8 @@ fn client(addr: SocketAddr, trace: Trace) -> io::Result<()> {
         sock.as_raw_fd()
     ));
 
-    // Another handle on the same socket for the sending thread: dup(2) behind the scenes.
+    // Another handle on the same socket for the sending thread: a duplicate file descriptor
+    // (fcntl(2) F_DUPFD_CLOEXEC, the close-on-exec flavour of dup(2)).
     let sender = sock.try_clone()?;
     let sending = thread::spawn(move || -> io::Result<u64> {
         let sent = io::copy(&mut io::stdin().lock(), &mut Traced::new(&sender, trace))?;

@@ -136,13 +136,18 @@ fn serve(addr: SocketAddr, faults: Faults, trace: Trace) -> io::Result<()> {
     let sock = udp_socket(addr, trace)?;
     println!("listening on udp://{}", sock.local_addr()?);
 
-    let mut rng = Rng(faults.seed.max(1));
+    let mut rng = Rng::new(faults.seed);
     // With --reorder, a reply waiting to be sent after the next one.
     let mut held: Option<(Vec<u8>, SocketAddr)> = None;
     let mut buf = Vec::new();
+    let mut waking = false; // is a read timeout set on the socket?
     loop {
-        // A held reply must not wait forever for a next datagram: wake up after 200 ms.
-        sock.set_read_timeout(held.as_ref().map(|_| Duration::from_millis(200)))?;
+        // A held reply must not wait forever for a next datagram: while one is held, wake up
+        // after 200 ms. (Only change the setting when needed: each change is a setsockopt.)
+        if waking != held.is_some() {
+            waking = held.is_some();
+            sock.set_read_timeout(waking.then_some(Duration::from_millis(200)))?;
+        }
         let Some((n, peer)) = receive(&sock, &mut buf, trace)? else {
             // Nobody sent anything within 200 ms: release the held reply.
             if let Some((data, to)) = held.take() {
@@ -189,7 +194,7 @@ fn receive(
     // hint: recv_from(2) returns one whole datagram (never half of one, never two) and the address it came from: the reply goes there, since many clients share this one socket.
     // hint: A datagram longer than the buffer is cut short without an error: make the buffer at least MAX_DATAGRAM bytes (buf.resize).
     // hint: A read timeout shows up as ErrorKind::WouldBlock (or TimedOut): return Ok(None).
-    // hint: One client's trouble (ECONNREFUSED for an earlier reply) must not stop the server: report it and return Ok(None).
+    // hint: An error about one datagram or one client must not stop the server: report it and return Ok(None).
     if buf.len() <= MAX_DATAGRAM {
         buf.resize(MAX_DATAGRAM + 1, 0);
     }
@@ -213,8 +218,9 @@ fn receive(
         }
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
         Err(e) => {
-            // On Linux an ICMP "port unreachable" for an earlier reply surfaces here as
-            // ECONNREFUSED. It concerns one client; the socket is fine.
+            // An error here concerns one datagram, not the socket. (On Linux, an ICMP "port
+            // unreachable" for a reply reaches an unconnected socket only with IP_RECVERR;
+            // other systems report it here as ECONNREFUSED.)
             eprintln!("recvfrom: {e}");
             Ok(None)
         }
@@ -318,9 +324,11 @@ fn request(
                     break
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ECONNREFUSED: an ICMP "port unreachable" came back. Nobody is listening, yet.
+                // ECONNREFUSED: an ICMP "port unreachable" came back: nobody is listening
+                // (yet). Wait out this try anyway, so the backoff still spaces the retries.
                 Err(e) => {
                     eprintln!("recv: {e}");
+                    std::thread::sleep(left);
                     break;
                 }
             }
@@ -341,62 +349,99 @@ fn client_count(
     trace: Trace,
 ) -> io::Result<()> {
     let sock = client_socket(server, trace)?;
-    // Let the socket queue every reply: with the default receive buffer, a burst of replies
-    // can overflow it, and that loss is real too.
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    let mut seen = vec![0u32; count as usize];
-    let (mut received, mut reordered, mut last) = (0u32, 0u32, None::<u32>);
-    let mut record = |n: usize, buf: &[u8]| {
-        let Some(seq) = buf
-            .get(..8)
-            .filter(|_| n >= 8)
-            .map(|b| u64::from_be_bytes(b.try_into().unwrap()) as u32)
-        else {
-            return;
-        };
-        if let Some(slot) = seen.get_mut(seq as usize) {
-            *slot += 1;
-            received += 1;
-            if last.is_some_and(|l| seq < l) {
-                reordered += 1;
-            }
-            last = Some(seq);
-        }
-    };
-    sock.set_nonblocking(true)?;
+    let mut tally = Tally::new(count);
+    // Pacing: a burst of datagrams overflows the server's receive buffer (about 200 KiB by
+    // default), and the kernel drops the excess without telling anyone. Loss like that is real,
+    // but it would hide the --drop we want to measure, so keep at most WINDOW datagrams in
+    // flight: with more, wait up to 20 ms for a reply before sending on.
+    const WINDOW: u32 = 32;
     for seq in 0..count {
         let mut datagram = vec![b'.'; size];
         datagram[..8].copy_from_slice(&(seq as u64).to_be_bytes());
         sock.send(&datagram)?;
-        // Take whatever replies are already there, so the receive buffer never fills up.
+        // In flight: sent after the newest reply (a lost datagram stops counting once a later one is answered).
+        let in_flight = (seq + 1).saturating_sub(tally.last.map_or(0, |l| l + 1));
+        sock.set_read_timeout(Some(Duration::from_millis(20)))?;
+        sock.set_nonblocking(in_flight < WINDOW)?;
+        // Take whatever replies are there (waiting a little if the window is full).
         while let Ok(n) = sock.recv(&mut buf) {
-            record(n, &buf[..n]);
+            tally.record(&buf[..n]);
+            sock.set_nonblocking(true)?;
         }
     }
     sock.set_nonblocking(false)?;
     sock.set_read_timeout(Some(timeout))?;
     while let Ok(n) = sock.recv(&mut buf) {
-        record(n, &buf[..n]);
+        tally.record(&buf[..n]);
     }
-    let lost = seen.iter().filter(|&&c| c == 0).count();
-    let duplicated = seen.iter().filter(|&&c| c > 1).count();
     println!(
-        "sent {count} datagrams of {size} bytes: {received} replies, {lost} lost ({:.1}%), {duplicated} duplicated, {reordered} arrived after a later one",
-        100.0 * lost as f64 / count.max(1) as f64
+        "sent {count} datagrams of {size} bytes: {}",
+        tally.summary()
     );
     Ok(())
 }
 
-/// A tiny deterministic random number generator (xorshift64): the same --seed gives the same
-/// losses, so a run can be replayed. Not for anything secret.
+/// What came back of the numbered datagrams: how often each number, and how many out of order.
+struct Tally {
+    seen: Vec<u32>,
+    received: u32,
+    reordered: u32,
+    last: Option<u32>,
+}
+
+impl Tally {
+    fn new(count: u32) -> Self {
+        Tally {
+            seen: vec![0; count as usize],
+            received: 0,
+            reordered: 0,
+            last: None,
+        }
+    }
+
+    /// Count one reply: its first 8 bytes are its sequence number.
+    fn record(&mut self, reply: &[u8]) {
+        let Some(seq) = reply.first_chunk::<8>().map(|b| u64::from_be_bytes(*b)) else {
+            return; // too short to be ours
+        };
+        if let Some(slot) = self.seen.get_mut(seq as usize) {
+            *slot += 1;
+            self.received += 1;
+            if self.last.is_some_and(|last| (seq as u32) < last) {
+                self.reordered += 1;
+            }
+            self.last = Some(seq as u32);
+        }
+    }
+
+    fn summary(&self) -> String {
+        let lost = self.seen.iter().filter(|&&c| c == 0).count();
+        let duplicated = self.seen.iter().filter(|&&c| c > 1).count();
+        format!(
+            "{} replies, {lost} lost ({:.1}%), {duplicated} duplicated, {} arrived after a later one",
+            self.received,
+            100.0 * lost as f64 / self.seen.len().max(1) as f64,
+            self.reordered
+        )
+    }
+}
+
+/// A tiny deterministic random number generator (splitmix64): the same --seed gives the
+/// same losses, so a run can be replayed. Not for anything secret.
 struct Rng(u64);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
     fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 
     /// True with probability `p`.

@@ -30,7 +30,7 @@ use netcourse::framing::{self, FrameDecoder, Framing};
 use netcourse::trace::{annotated_hexdump, Trace, Traced};
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(about = "Lesson 03: a framed request/response protocol (lines, then length prefixes)")]
@@ -124,10 +124,16 @@ fn handle(conn: &TcpStream, trace: Trace) -> io::Result<()> {
 /// HTTP servers call this a "lingering close".
 fn close_gracefully(conn: &TcpStream) -> io::Result<()> {
     conn.shutdown(Shutdown::Write)?;
-    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+    // At most 2 s and 4 MiB in all: a client that keeps sending must not hold the server.
+    let deadline = Instant::now() + Duration::from_secs(2);
     let mut sink = [0u8; 16 * 1024];
     let mut discarded = 0usize;
     while discarded < 4 << 20 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        conn.set_read_timeout(Some(left))?;
         match (&*conn).read(&mut sink) {
             Ok(0) | Err(_) => break,
             Ok(n) => discarded += n,

@@ -206,23 +206,24 @@ pub fn grade(
 ) -> Result<Report, GradeError> {
     let suite = suite(lesson).ok_or(GradeError::NoSuchLesson(lesson))?;
     let mut report = Report::new(lesson, options.seed);
-    let _ = writeln!(
-        out,
-        "lesson {lesson:02}: {} checks, seed {}",
-        suite.checks.len(),
-        options.seed
-    );
     let exact = options
         .only
         .as_deref()
         .is_some_and(|only| suite.checks.iter().any(|c| c.name == only));
+    let selected = |check: &Check| match options.only.as_deref() {
+        None => true,
+        Some(only) if exact => check.name == only,
+        Some(only) => check.name.contains(only),
+    };
+    let count = suite.checks.iter().filter(|c| selected(c)).count();
+    let _ = writeln!(
+        out,
+        "lesson {lesson:02}: {count} of {} checks, seed {}",
+        suite.checks.len(),
+        options.seed
+    );
     for (i, check) in suite.checks.iter().enumerate() {
-        let selected = match options.only.as_deref() {
-            None => true,
-            Some(only) if exact => check.name == only,
-            Some(only) => check.name.contains(only),
-        };
-        if !selected {
+        if !selected(check) {
             continue;
         }
         // A fresh server per check when we start it ourselves; a crash then fails one check.
