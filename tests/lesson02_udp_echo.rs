@@ -110,12 +110,11 @@ fn drop_and_reorder_are_visible_to_the_counting_client() {
     };
     let lost = number_before(" lost");
     let reordered = number_before(" arrived after");
-    // About 30% are dropped on purpose. On a busy machine a burst of 400 datagrams can also
-    // overflow a socket's receive buffer, which loses more: that loss is real, so only the
-    // lower bound is firm.
+    // About 30% are dropped on purpose; the client paces itself so that socket buffers do
+    // not overflow and add losses of their own.
     assert!(
-        (60..400).contains(&lost),
-        "about 30% of 400 (or more) should be lost: {line}"
+        (60..=200).contains(&lost),
+        "about 30% of 400 should be lost: {line}"
     );
     assert!(reordered > 20, "--reorder should swap many replies: {line}");
 }
