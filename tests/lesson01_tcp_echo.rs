@@ -7,15 +7,14 @@ use common::*;
 use netcourse::grader::{Options, Target};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const LESSON: u32 = 1;
 
 #[test]
 fn reference_server_passes_every_check() {
     let cmd = reference_cmd(env!("CARGO_BIN_EXE_01-tcp-echo"));
-    let (report, out) = grade(LESSON, &Target::Command(cmd), &Options::default());
-    assert!(report.passed(), "{out}");
+    assert_passes(LESSON, Target::Command(cmd));
 }
 
 #[test]
@@ -28,8 +27,7 @@ fn a_python_echo_server_passes_every_check() {
         "python3 {} --addr 127.0.0.1:0",
         repo("tests/peers/tcp_echo.py")
     );
-    let (report, out) = grade(LESSON, &Target::Command(cmd), &Options::default());
-    assert!(report.passed(), "{out}");
+    assert_passes(LESSON, Target::Command(cmd));
 }
 
 #[test]
@@ -38,20 +36,8 @@ fn a_python_echo_server_passes_every_check() {
     ignore = "peer test: socat not found (scripts/test.sh installs it)"
 )]
 fn socat_as_an_echo_server_passes_every_check() {
-    // socat, forking a child per connection that pipes the input back: an echo server
-    // nobody here wrote.
-    let port = free_port();
-    let _socat = Peer(
-        Command::new("socat")
-            .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
-            .arg("PIPE")
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    wait_for_tcp(addr);
-    let (report, out) = grade(LESSON, &Target::Running(tcp(addr)), &Options::default());
-    assert!(report.passed(), "{out}");
+    let (_socat, addr) = socat_tcp_echo();
+    assert_passes(LESSON, Target::Running(tcp(addr)));
 }
 
 #[test]
@@ -63,25 +49,19 @@ fn nc_gets_its_bytes_back_and_sees_the_close() {
     let (_server, listeners) =
         start_peer(Command::new(env!("CARGO_BIN_EXE_01-tcp-echo")).args(["--addr", "127.0.0.1:0"]));
     let addr = listeners[0].addr;
-    // nc -N: shut down the socket's sending side after end of input, then print until EOF.
-    let mut nc = Command::new("nc")
-        .args(["-N", &addr.ip().to_string(), &addr.port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
     let payload: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let mut stdin = nc.stdin.take().unwrap();
-    let writer = {
-        let payload = payload.clone();
-        std::thread::spawn(move || stdin.write_all(&payload))
-    };
-    let mut echoed = Vec::new();
-    nc.stdout.take().unwrap().read_to_end(&mut echoed).unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(nc.wait().unwrap().success());
-    assert_eq!(echoed.len(), payload.len());
-    assert!(echoed == payload, "nc got different bytes back");
+    // nc -N: shut down the socket's sending side after end of input, then print until EOF.
+    let out = pipe_through(
+        Command::new("nc").args(["-N", &addr.ip().to_string(), &addr.port().to_string()]),
+        payload.clone(),
+    );
+    assert!(out.status.success());
+    assert!(
+        out.stdout == payload,
+        "nc got {} bytes back, not the {} it sent",
+        out.stdout.len(),
+        payload.len()
+    );
 }
 
 #[test]
@@ -91,41 +71,22 @@ fn nc_gets_its_bytes_back_and_sees_the_close() {
 )]
 fn the_lesson_client_talks_to_socat() {
     // The other direction: our client against an echo server nobody here wrote.
-    let port = free_port();
-    let _socat = Peer(
-        Command::new("socat")
-            .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
-            .arg("PIPE")
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_tcp(format!("127.0.0.1:{port}").parse().unwrap());
-    let mut client = Command::new(env!("CARGO_BIN_EXE_01-tcp-echo"))
-        .args(["client", "--addr", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (_socat, addr) = socat_tcp_echo();
     let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
-    let mut stdin = client.stdin.take().unwrap();
-    let writer = {
-        let payload = payload.clone();
-        std::thread::spawn(move || stdin.write_all(&payload))
-    };
-    let mut echoed = Vec::new();
-    client
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut echoed)
-        .unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(client.wait().unwrap().success());
+    let out = pipe_through(
+        Command::new(env!("CARGO_BIN_EXE_01-tcp-echo")).args([
+            "client",
+            "--addr",
+            &addr.to_string(),
+        ]),
+        payload.clone(),
+    );
+    assert!(out.status.success());
     assert!(
-        echoed == payload,
+        out.stdout == payload,
         "{} bytes sent, {} came back different",
         payload.len(),
-        echoed.len()
+        out.stdout.len()
     );
 }
 

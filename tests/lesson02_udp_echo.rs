@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use netcourse::grader::{Options, Target};
+use netcourse::grader::Target;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 
@@ -14,8 +14,7 @@ const LESSON: u32 = 2;
 #[test]
 fn reference_server_passes_every_check() {
     let cmd = reference_cmd(env!("CARGO_BIN_EXE_02-udp-echo"));
-    let (report, out) = grade(LESSON, &Target::Command(cmd), &Options::default());
-    assert!(report.passed(), "{out}");
+    assert_passes(LESSON, Target::Command(cmd));
 }
 
 #[test]
@@ -28,8 +27,7 @@ fn a_python_echo_server_passes_every_check() {
         "python3 {} --addr 127.0.0.1:0",
         repo("tests/peers/udp_echo.py")
     );
-    let (report, out) = grade(LESSON, &Target::Command(cmd), &Options::default());
-    assert!(report.passed(), "{out}");
+    assert_passes(LESSON, Target::Command(cmd));
 }
 
 #[test]
@@ -40,32 +38,25 @@ fn a_python_echo_server_passes_every_check() {
 fn the_lesson_client_gets_replies_from_socat() {
     // socat as a UDP echo server nobody here wrote: one child per peer, piping datagrams back.
     let port = free_port();
-    let _socat = Peer(
-        Command::new("socat")
-            .args([
-                "-b",
-                "65536",
-                &format!("UDP-RECVFROM:{port},bind=127.0.0.1,reuseaddr,fork"),
-                "PIPE",
-            ])
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let out = Command::new(env!("CARGO_BIN_EXE_02-udp-echo"))
-        .args(["client", "--addr", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+    let socat = Command::new("socat")
+        .args([
+            "-b",
+            "65536",
+            &format!("UDP-RECVFROM:{port},bind=127.0.0.1,reuseaddr,fork"),
+            "PIPE",
+        ])
         .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .unwrap()
-                .write_all(b"first datagram\nsecond one\n")?;
-            c.wait_with_output()
-        })
         .unwrap();
+    let _socat = Peer(socat);
+    std::thread::sleep(std::time::Duration::from_millis(300)); // socat prints no ready line
+    let out = pipe_through(
+        Command::new(env!("CARGO_BIN_EXE_02-udp-echo")).args([
+            "client",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ]),
+        b"first datagram\nsecond one\n".to_vec(),
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "first datagram\nsecond one\n"
@@ -74,7 +65,8 @@ fn the_lesson_client_gets_replies_from_socat() {
 
 #[test]
 fn drop_and_reorder_are_visible_to_the_counting_client() {
-    let (_server, listeners) = start_peer(Command::new(env!("CARGO_BIN_EXE_02-udp-echo")).args([
+    let server = env!("CARGO_BIN_EXE_02-udp-echo");
+    let (_server, listeners) = start_peer(Command::new(server).args([
         "--addr",
         "127.0.0.1:0",
         "--drop",
@@ -83,11 +75,12 @@ fn drop_and_reorder_are_visible_to_the_counting_client() {
         "--seed",
         "5",
     ]));
-    let out = Command::new(env!("CARGO_BIN_EXE_02-udp-echo"))
+    let addr = listeners[0].addr.to_string();
+    let out = Command::new(server)
         .args([
             "client",
             "--addr",
-            &listeners[0].addr.to_string(),
+            &addr,
             "--count",
             "400",
             "--timeout",
@@ -127,26 +120,20 @@ fn the_client_gives_up_after_its_retries() {
         .local_addr()
         .unwrap()
         .port();
-    let out = Command::new(env!("CARGO_BIN_EXE_02-udp-echo"))
-        .args([
-            "client",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--timeout",
-            "50",
-            "--retries",
-            "2",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"anyone there?\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
+    let out = pipe_through(
+        Command::new(env!("CARGO_BIN_EXE_02-udp-echo"))
+            .args([
+                "client",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--timeout",
+                "50",
+                "--retries",
+                "2",
+            ])
+            .stderr(Stdio::null()),
+        b"anyone there?\n".to_vec(),
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "(no reply after 3 tries)\n"

@@ -5,28 +5,22 @@
 mod common;
 
 use common::*;
-use netcourse::grader::{Options, Target};
+use netcourse::grader::Target;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const LESSON: u32 = 3;
 
 #[test]
 fn reference_server_passes_every_check() {
     let cmd = reference_cmd(env!("CARGO_BIN_EXE_03-framing"));
-    let (report, out) = grade(LESSON, &Target::Command(cmd), &Options::default());
-    assert!(report.passed(), "{out}");
+    assert_passes(LESSON, Target::Command(cmd));
 }
 
 #[test]
 fn an_independent_server_passes_every_check() {
-    let (report, out) = grade(
-        LESSON,
-        &Target::Running(tcp_server(|c| serve(c, None))),
-        &Options::default(),
-    );
-    assert!(report.passed(), "{out}");
+    assert_passes(LESSON, Target::Running(tcp_server(|c| serve(c, None))));
 }
 
 #[test]
@@ -41,14 +35,10 @@ fn nc_speaks_both_framings() {
     let mut input = b"REV hello\r\nECHO a b c\nBINARY\n".to_vec();
     input.extend_from_slice(&[0, 0, 0, 8]);
     input.extend_from_slice(b"ECHO \0\n!");
-    let mut nc = Command::new("nc")
-        .args(["-N", &addr.ip().to_string(), &addr.port().to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    nc.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = nc.wait_with_output().unwrap();
+    let out = pipe_through(
+        Command::new("nc").args(["-N", &addr.ip().to_string(), &addr.port().to_string()]),
+        input,
+    );
     assert_eq!(out.stdout, b"olleh\na b c\nOK\n\x00\x00\x00\x03\0\n!");
 }
 
@@ -56,24 +46,15 @@ fn nc_speaks_both_framings() {
 fn the_lesson_client_switches_to_frames() {
     let (_server, listeners) =
         start_peer(Command::new(env!("CARGO_BIN_EXE_03-framing")).args(["--addr", "127.0.0.1:0"]));
-    let mut client = Command::new(env!("CARGO_BIN_EXE_03-framing"))
-        .args([
+    let out = pipe_through(
+        Command::new(env!("CARGO_BIN_EXE_03-framing")).args([
             "client",
             "--binary",
             "--addr",
             &listeners[0].addr.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    client
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"REV framed\nECHO two\n")
-        .unwrap();
-    let out = client.wait_with_output().unwrap();
+        ]),
+        b"REV framed\nECHO two\n".to_vec(),
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "(switched to length-prefixed frames)\ndemarf\ntwo\n"

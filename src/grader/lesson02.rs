@@ -4,9 +4,8 @@
 //! Datagrams can be lost even on loopback, so every request is tried up to three times (see
 //! [`wire::udp_echo`]); a correct server never needs the retries.
 
-use super::wire::{self, udp_echo};
+use super::wire::{self, timed_out, udp_echo};
 use super::{Check, Ctx, Failure, Suite};
-use std::io;
 use std::time::{Duration, Instant};
 
 pub const SUITE: Suite = Suite {
@@ -118,14 +117,7 @@ fn boundaries_kept(ctx: &Ctx) -> Result<(), Failure> {
                     .received(&buf[..n]));
                 }
             },
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                break
-            }
+            Err(e) if timed_out(&e) => break,
             Err(e) => return Err(Failure::new(format!("recvfrom: {e}"))),
         }
     }

@@ -11,6 +11,15 @@ use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Did a read give up because its timeout passed? (Linux says EAGAIN, which std calls
+/// WouldBlock; other systems say ETIMEDOUT.)
+pub fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 /// Connect, with Nagle off (so that a 1-byte write goes out as a 1-byte segment) and the
 /// check's timeout on every read and write.
 pub fn connect(ctx: &Ctx, addr: SocketAddr) -> Result<TcpStream, Failure> {
@@ -101,14 +110,7 @@ fn read_up_to(stream: &TcpStream, want: usize, expected: Option<&[u8]>) -> (Vec<
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return (got, Some(Stop::Timeout))
-            }
+            Err(e) if timed_out(&e) => return (got, Some(Stop::Timeout)),
             Err(e) => return (got, Some(Stop::Error(e))),
         }
     }
@@ -218,10 +220,7 @@ pub fn read_line(
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                let why = if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) {
+                let why = if timed_out(&e) {
                     format!(
                         "no complete line arrived within {} s",
                         ctx.timeout.as_secs_f32()
@@ -331,14 +330,7 @@ pub fn udp_echo(
             sock.set_read_timeout(Some(left)).ok();
             let (n, from) = match sock.recv_from(&mut buf) {
                 Ok(got) => got,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break
-                }
+                Err(e) if timed_out(&e) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Failure::new(format!("recvfrom failed: {e}")).sent(datagram)),
             };

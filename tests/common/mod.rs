@@ -20,6 +20,12 @@ pub fn grade(lesson: u32, target: &Target, options: &Options) -> (Report, String
     (report, String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Assert that every check of `lesson` passes against `target`, showing the report if not.
+pub fn assert_passes(lesson: u32, target: Target) {
+    let (report, out) = grade(lesson, &target, &Options::default());
+    assert!(report.passed(), "{out}");
+}
+
 /// The reference binary of a lesson, started by the grader the way a learner would.
 pub fn reference_cmd(bin: &str) -> String {
     format!("{bin} --addr 127.0.0.1:0")
@@ -185,6 +191,37 @@ pub fn start_peer(cmd: &mut Command) -> (Peer, Vec<Listener>) {
         Listener::parse_line(&line).unwrap_or_else(|| panic!("not a listening line: {line}"));
     thread::spawn(move || lines.for_each(drop));
     (Peer(child), vec![listener])
+}
+
+/// socat as a TCP echo server nobody here wrote: a child per connection pipes its input back.
+pub fn socat_tcp_echo() -> (Peer, SocketAddr) {
+    let port = free_port();
+    let socat = Command::new("socat")
+        .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
+        .arg("PIPE")
+        .spawn()
+        .expect("socat starts");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for_tcp(addr);
+    (Peer(socat), addr)
+}
+
+/// Run a program with `input` on its standard input (written from another thread, so a
+/// program that answers as it reads cannot deadlock us), and return what it printed.
+pub fn pipe_through(cmd: &mut Command, input: Vec<u8>) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+    let output = child.wait_with_output().expect("the program runs");
+    writer
+        .join()
+        .unwrap()
+        .expect("the program reads all its input");
+    output
 }
 
 /// A free loopback port for programs that cannot pick their own and tell us.
