@@ -166,6 +166,8 @@ publish = false
 socket2 = {{ version = "0.6", features = ["all"] }}
 clap = {{ version = "4", features = ["derive"] }}
 anyhow = "1"
+mio = {{ version = "1", features = ["os-poll", "net", "os-ext"] }}
+libc = "0.2"
 
 [lib]
 name = "netcourse"
