@@ -9,6 +9,7 @@
 //! | [`trace`] | all | the `--trace` output: system calls as they happen, annotated hexdumps |
 //! | [`layout`] | 03, 10 | wire formats as tables of fields, for traces and diagrams |
 //! | [`framing`] | 03 | turning a byte stream into messages: delimited lines and length prefixes (sans-IO) |
+//! | [`event_loop`] | 05 on | one thread, one mio poll, many connections; services plug in sans-IO |
 //! | [`diagram`] | all | SVG diagrams drawn from the code's own tables |
 //! | [`grader`] | all | the black-box checks behind `course check NN` |
 //! | [`starter`] | all | exercise starters cut from the reference code (`course new NN`) |
@@ -18,6 +19,7 @@
 //! bug shared with the reference lessons cannot hide itself.
 
 pub mod diagram;
+pub mod event_loop;
 pub mod framing;
 pub mod grader;
 pub mod layout;

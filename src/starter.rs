@@ -11,8 +11,10 @@
 //! }
 //! ```
 //!
-//! A starter keeps everything around the markers and the hints, and replaces the code between
-//! them with `todo!()`. An exercise always spans the whole rest of a function body, so the
+//! A marker may name its lesson, `// exercise(05): begin "..."`, when it sits in a library
+//! module that later lessons include too: only lesson 05's starter cuts it; the others get the
+//! code whole. A starter keeps everything around the markers and the hints, and replaces the
+//! code between them with `todo!()`. An exercise always spans the whole rest of a function body, so the
 //! starter compiles (with warnings about unused variables) and fails its checks until the
 //! learner writes the missing parts. `course hint NN` prints the same hints one at a time.
 
@@ -41,6 +43,14 @@ pub fn cut(
     for (i, line) in source.lines().enumerate() {
         let trimmed = line.trim_start();
         let indent = &line[..line.len() - trimmed.len()];
+        let (marker, mine) = lesson_marker(trimmed, lesson);
+        if !mine {
+            // Another lesson's exercise: this starter keeps its code whole.
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let trimmed = marker.as_deref().unwrap_or(trimmed);
         if let Some(rest) = trimmed.strip_prefix(BEGIN) {
             if open.is_some() {
                 return Err(format!("line {}: an exercise begins inside another", i + 1));
@@ -80,6 +90,22 @@ pub fn cut(
         return Err("an exercise is never closed with `// exercise: end`".into());
     }
     Ok((out, exercises))
+}
+
+/// Rewrite a lesson-tagged marker (`// exercise(05): ...`) to the plain form when it is for
+/// `lesson`; say whether the line belongs to this starter (untagged lines always do). Hints and
+/// code inside another lesson's exercise are kept too, since only its markers are tagged.
+fn lesson_marker(line: &str, lesson: u32) -> (Option<String>, bool) {
+    let Some(rest) = line.strip_prefix("// exercise(") else {
+        return (None, true);
+    };
+    let Some((tag, rest)) = rest.split_once(')') else {
+        return (None, true);
+    };
+    match tag.parse::<u32>() {
+        Ok(n) if n == lesson => (Some(format!("// exercise{rest}")), true),
+        _ => (None, false),
+    }
 }
 
 /// A file of a starter project: where it goes, and its text.
@@ -224,6 +250,15 @@ mod tests {
                 hints: vec!["use +".into()]
             }]
         );
+    }
+
+    #[test]
+    fn tagged_markers_cut_only_in_their_lesson() {
+        let source = SOURCE.replace("// exercise: ", "// exercise(05): ");
+        let (mine, found) = cut(&source, 5, 1).unwrap();
+        assert!(mine.contains("todo!(\"exercise 1: Add") && found.len() == 1);
+        let (theirs, found) = cut(&source, 6, 1).unwrap();
+        assert!(theirs.contains("a + 1") && !theirs.contains("todo!") && found.is_empty());
     }
 
     #[test]
