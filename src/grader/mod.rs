@@ -22,6 +22,8 @@
 mod lesson01;
 mod lesson02;
 mod lesson03;
+mod lesson05;
+pub mod procfs;
 mod report;
 mod server;
 pub mod wire;
@@ -50,9 +52,31 @@ pub struct Suite {
     pub checks: &'static [Check],
 }
 
+impl Suite {
+    /// Every check the lesson is judged by: first those of the earlier lessons it builds on
+    /// (lesson 05's server must still pass lesson 01's TCP checks and lesson 02's UDP checks),
+    /// then its own.
+    pub fn all_checks(&'static self) -> Vec<&'static Check> {
+        let earlier: &[&Suite] = match self.lesson {
+            5 => &[&lesson01::SUITE, &lesson02::SUITE],
+            _ => &[],
+        };
+        earlier
+            .iter()
+            .flat_map(|s| s.checks.iter())
+            .chain(self.checks.iter())
+            .collect()
+    }
+}
+
 /// Every lesson the grader knows, in order.
 pub fn suites() -> &'static [Suite] {
-    &[lesson01::SUITE, lesson02::SUITE, lesson03::SUITE]
+    &[
+        lesson01::SUITE,
+        lesson02::SUITE,
+        lesson03::SUITE,
+        lesson05::SUITE,
+    ]
 }
 
 /// The suite for lesson `n`, if the grader has checks for it yet.
@@ -205,24 +229,25 @@ pub fn grade(
     out: &mut dyn std::io::Write,
 ) -> Result<Report, GradeError> {
     let suite = suite(lesson).ok_or(GradeError::NoSuchLesson(lesson))?;
+    let checks = suite.all_checks();
     let mut report = Report::new(lesson, options.seed);
     let exact = options
         .only
         .as_deref()
-        .is_some_and(|only| suite.checks.iter().any(|c| c.name == only));
+        .is_some_and(|only| checks.iter().any(|c| c.name == only));
     let selected = |check: &Check| match options.only.as_deref() {
         None => true,
         Some(only) if exact => check.name == only,
         Some(only) => check.name.contains(only),
     };
-    let count = suite.checks.iter().filter(|c| selected(c)).count();
+    let count = checks.iter().filter(|c| selected(c)).count();
     let _ = writeln!(
         out,
         "lesson {lesson:02}: {count} of {} checks, seed {}",
-        suite.checks.len(),
+        checks.len(),
         options.seed
     );
-    for (i, check) in suite.checks.iter().enumerate() {
+    for (i, check) in checks.iter().enumerate() {
         if !selected(check) {
             continue;
         }

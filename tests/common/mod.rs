@@ -49,7 +49,7 @@ pub fn failing_checks(
     let suite = grader::suite(lesson).expect("the lesson has checks");
     let mut failed = Vec::new();
     let mut output = String::new();
-    for check in suite.checks {
+    for check in suite.all_checks() {
         let options = Options {
             only: Some(check.name.to_string()),
             ..quick()
@@ -123,7 +123,7 @@ pub fn assert_all_caught(lesson: u32, broken: &[Broken]) {
 /// Assert that the broken servers of a lesson, between them, trip every one of its checks.
 pub fn assert_every_check_is_caught(lesson: u32, broken: &[Broken]) {
     let suite = grader::suite(lesson).unwrap();
-    for check in suite.checks {
+    for check in suite.all_checks() {
         assert!(
             broken.iter().any(|b| b.must_fail.contains(&check.name)),
             "lesson {lesson:02}: no broken server proves that `{}` can fail",
