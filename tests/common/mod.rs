@@ -40,8 +40,8 @@ pub fn quick() -> Options {
     }
 }
 
-/// Run every check of `lesson` against a fresh server from `start` and return the names of
-/// the checks that failed, with the full output.
+/// Run each of `lesson`'s own checks against a fresh server from `start` and return the names
+/// of the checks that failed, with the full output.
 pub fn failing_checks(
     lesson: u32,
     start: &dyn Fn() -> Vec<Listener>,
@@ -49,7 +49,7 @@ pub fn failing_checks(
     let suite = grader::suite(lesson).expect("the lesson has checks");
     let mut failed = Vec::new();
     let mut output = String::new();
-    for check in suite.all_checks() {
+    for check in suite.checks {
         let options = Options {
             only: Some(check.name.to_string()),
             ..quick()
@@ -120,10 +120,11 @@ pub fn assert_all_caught(lesson: u32, broken: &[Broken]) {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// Assert that the broken servers of a lesson, between them, trip every one of its checks.
+/// Assert that the broken servers of a lesson, between them, trip every one of its own checks.
+/// (Checks a lesson takes over from earlier lessons are proven in those lessons' tests.)
 pub fn assert_every_check_is_caught(lesson: u32, broken: &[Broken]) {
     let suite = grader::suite(lesson).unwrap();
-    for check in suite.all_checks() {
+    for check in suite.checks {
         assert!(
             broken.iter().any(|b| b.must_fail.contains(&check.name)),
             "lesson {lesson:02}: no broken server proves that `{}` can fail",
