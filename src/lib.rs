@@ -12,12 +12,14 @@
 //! | [`event_loop`] | 05 on | one thread, one mio poll, many connections; services plug in sans-IO |
 //! | [`diagram`] | all | SVG diagrams drawn from the code's own tables |
 //! | [`grader`] | all | the black-box checks behind `course check NN` |
+//! | [`bench`] | 04-06 | what connections cost, measured (`scripts/bench.sh`) |
 //! | [`starter`] | all | exercise starters cut from the reference code (`course new NN`) |
 //! | [`lessons`] | all | the list of lessons: numbers, names, titles, sources |
 //!
 //! The grader never calls the protocol code above it: it carries its own small encoders so that a
 //! bug shared with the reference lessons cannot hide itself.
 
+pub mod bench;
 pub mod diagram;
 pub mod event_loop;
 pub mod framing;

@@ -67,6 +67,19 @@ enum Command {
         #[arg(long)]
         reset: bool,
     },
+    /// Measure what connections cost (lessons 04-06); see scripts/bench.sh, which builds the
+    /// release binaries first.
+    Bench {
+        /// Lessons to measure.
+        #[arg(long, value_delimiter = ',', default_value = "04,05,06")]
+        lessons: Vec<u32>,
+        /// Where the lesson binaries are (default: next to this program).
+        #[arg(long)]
+        bin_dir: Option<PathBuf>,
+        /// Draw the memory chart into this SVG file.
+        #[arg(long)]
+        chart: Option<PathBuf>,
+    },
     /// Redraw every diagram into diagrams/ (or, with --check, fail if one is out of date).
     Diagrams {
         #[arg(long)]
@@ -93,6 +106,11 @@ fn main() -> anyhow::Result<()> {
         Command::New { lesson, dir } => new(lesson, dir),
         Command::Hint { lesson, all, reset } => hint(lesson, all, reset),
         Command::Diagrams { check, dir } => diagrams(check, &dir),
+        Command::Bench {
+            lessons,
+            bin_dir,
+            chart,
+        } => bench(&lessons, bin_dir, chart.as_deref()),
     }
 }
 
@@ -301,6 +319,46 @@ fn diagrams(check: bool, dir: &Path) -> anyhow::Result<()> {
             stale.join(", ")
         );
     }
+    Ok(())
+}
+
+fn bench(lessons: &[u32], bin_dir: Option<PathBuf>, chart: Option<&Path>) -> anyhow::Result<()> {
+    use netcourse::bench::{Kind, Subject};
+    let dir = match bin_dir {
+        Some(dir) => dir,
+        None => std::env::current_exe()?
+            .parent()
+            .context("the program's folder")?
+            .to_path_buf(),
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; scripts/bench.sh measures release builds");
+    }
+    let subjects: Vec<Subject> = lessons
+        .iter()
+        .filter_map(|&n| match n {
+            4 => Some(Subject {
+                name: "04 threads",
+                binary: dir.join("04-threaded-chat"),
+                kind: Kind::Chat,
+                max_conns: 5000,
+            }),
+            5 => Some(Subject {
+                name: "05 event loop",
+                binary: dir.join("05-mio-echo"),
+                kind: Kind::Echo,
+                max_conns: 10_000,
+            }),
+            6 => Some(Subject {
+                name: "06 event loop chat",
+                binary: dir.join("06-mio-chat"),
+                kind: Kind::Chat,
+                max_conns: 10_000,
+            }),
+            _ => None,
+        })
+        .collect();
+    netcourse::bench::run(&subjects, &mut std::io::stdout(), chart)?;
     Ok(())
 }
 

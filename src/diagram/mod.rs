@@ -16,6 +16,7 @@
 pub use crate::layout::Field;
 
 pub mod byte_layout;
+pub mod chart;
 mod catalog;
 pub mod sequence;
 mod svg;
