@@ -133,7 +133,7 @@ impl FrameDecoder {
     }
 
     fn next_line(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        // exercise: begin "Find the end of a line"
+        // exercise(03): begin "Find the end of a line"
         // hint: Search `self.buf` for b'\n', starting at `self.scanned` so that no byte is searched twice.
         // hint: Found at index i: the message is buf[..i] without a trailing b'\r'; remove buf[..=i] from the buffer (Vec::drain) and reset `scanned`.
         // hint: Not found: remember how far you searched. If more than MAX_LINE bytes wait without a newline, return Err(FrameError::LineTooLong { limit: MAX_LINE }).
@@ -162,7 +162,7 @@ impl FrameDecoder {
     }
 
     fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        // exercise: begin "Read a length prefix, then the payload"
+        // exercise(03): begin "Read a length prefix, then the payload"
         // hint: Fewer than PREFIX_LEN (4) bytes buffered: the prefix itself may be split across reads, return Ok(None).
         // hint: u32::from_be_bytes turns the 4 prefix bytes into the length: big-endian, "network byte order".
         // hint: Check the length against MAX_FRAME *before* waiting for the payload, or a 4 GiB prefix makes you buffer forever.

@@ -18,6 +18,7 @@ pub struct Lesson {
 const TRACE: (&str, &str) = ("trace", include_str!("trace.rs"));
 const LAYOUT: (&str, &str) = ("layout", include_str!("layout.rs"));
 const FRAMING: (&str, &str) = ("framing", include_str!("framing.rs"));
+const EVENT_LOOP: (&str, &str) = ("event_loop", include_str!("event_loop.rs"));
 
 const fn planned(number: u32, name: &'static str, title: &'static str) -> Lesson {
     Lesson {
@@ -56,16 +57,20 @@ pub const LESSONS: &[Lesson] = &[
         "04-threaded-chat",
         "A chat server with one thread per connection",
     ),
-    planned(
-        5,
-        "05-mio-echo",
-        "An event loop with mio: non-blocking sockets, 10,000 connections",
-    ),
-    planned(
-        6,
-        "06-mio-chat",
-        "Chat on the event loop: rooms, slow consumers, timers",
-    ),
+    Lesson {
+        number: 5,
+        name: "05-mio-echo",
+        title: "An event loop with mio: non-blocking sockets, 10,000 connections",
+        source: Some(include_str!("../lessons/05-mio-echo/main.rs")),
+        modules: &[TRACE, EVENT_LOOP],
+    },
+    Lesson {
+        number: 6,
+        name: "06-mio-chat",
+        title: "Chat on the event loop: rooms, slow consumers, timers",
+        source: Some(include_str!("../lessons/06-mio-chat/main.rs")),
+        modules: &[TRACE, LAYOUT, FRAMING, EVENT_LOOP],
+    },
     planned(7, "07-http-server", "HTTP/1.1 on the event loop"),
     planned(
         8,

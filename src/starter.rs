@@ -40,12 +40,18 @@ pub fn cut(
     let mut out = String::new();
     let mut exercises = Vec::new();
     let mut open: Option<(Exercise, String)> = None; // the exercise and its indentation
+    let mut foreign = false; // inside another lesson's exercise, kept whole
     for (i, line) in source.lines().enumerate() {
         let trimmed = line.trim_start();
         let indent = &line[..line.len() - trimmed.len()];
         let (marker, mine) = lesson_marker(trimmed, lesson);
-        if !mine {
-            // Another lesson's exercise: this starter keeps its code whole.
+        if !mine || foreign {
+            // Another lesson's exercise: this starter keeps its code whole, up to its end.
+            foreign = if foreign {
+                !trimmed.starts_with(END)
+            } else {
+                trimmed.contains(": begin")
+            };
             out.push_str(line);
             out.push('\n');
             continue;
