@@ -28,6 +28,9 @@ use std::thread;
 struct Cli {
     #[command(subcommand)]
     mode: Option<Mode>,
+    /// The server's options, when no subcommand is given.
+    #[command(flatten)]
+    server: ServerArgs,
     /// Address to listen on (server) or connect to (client). Port 0 picks a free port.
     #[arg(long, global = true, default_value = "127.0.0.1:7001")]
     addr: SocketAddr,
@@ -36,14 +39,17 @@ struct Cli {
     trace: bool,
 }
 
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// How many connections the kernel may queue, handshake done, before accept().
+    #[arg(long, default_value_t = 128)]
+    backlog: i32,
+}
+
 #[derive(Subcommand)]
 enum Mode {
     /// Accept connections one at a time and echo every byte back (the default).
-    Server {
-        /// How many connections the kernel may queue, handshake done, before accept().
-        #[arg(long, default_value_t = 128)]
-        backlog: i32,
-    },
+    Server(ServerArgs),
     /// Send standard input, print the echo; half-close when standard input ends.
     Client,
 }
@@ -51,8 +57,8 @@ enum Mode {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let trace = Trace::new(cli.trace);
-    match cli.mode.unwrap_or(Mode::Server { backlog: 128 }) {
-        Mode::Server { backlog } => serve(cli.addr, backlog, trace)?,
+    match cli.mode.unwrap_or(Mode::Server(cli.server)) {
+        Mode::Server(args) => serve(cli.addr, args.backlog, trace)?,
         Mode::Client => client(cli.addr, trace)?,
     }
     Ok(())

@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 struct Cli {
     #[command(subcommand)]
     mode: Option<Mode>,
+    /// The server's options, when no subcommand is given.
+    #[command(flatten)]
+    server: ServerArgs,
     /// Address to listen on (TCP and UDP, same port) or to connect to. Port 0 picks a free one.
     #[arg(long, global = true, default_value = "127.0.0.1:7005")]
     addr: SocketAddr,
@@ -38,14 +41,17 @@ struct Cli {
     trace: bool,
 }
 
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Stop reading from a client while more than this many bytes wait to be sent to it.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pause_above: usize,
+}
+
 #[derive(Subcommand)]
 enum Mode {
     /// Echo every TCP byte and every UDP datagram (the default).
-    Server {
-        /// Stop reading from a client while more than this many bytes wait to be sent to it.
-        #[arg(long, default_value_t = 64 * 1024)]
-        pause_above: usize,
-    },
+    Server(ServerArgs),
     /// Open many connections at once, echo messages through each, and report.
     Client {
         /// How many connections to hold open at the same time.
@@ -73,10 +79,8 @@ fn main() -> anyhow::Result<()> {
     // The soft limit on open files is often 1,024; 10,000 connections need more.
     let limit = event_loop::raise_fd_limit()?;
     trace.log(format_args!("setrlimit(RLIMIT_NOFILE) = {limit}"));
-    match cli.mode.unwrap_or(Mode::Server {
-        pause_above: 64 * 1024,
-    }) {
-        Mode::Server { pause_above } => serve(cli.addr, pause_above, trace)?,
+    match cli.mode.unwrap_or(Mode::Server(cli.server)) {
+        Mode::Server(args) => serve(cli.addr, args.pause_above, trace)?,
         Mode::Client {
             conns,
             messages,

@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 struct Cli {
     #[command(subcommand)]
     mode: Option<Mode>,
+    /// The server's options, when no subcommand is given.
+    #[command(flatten)]
+    server: ServerArgs,
     /// Address to listen on (server) or connect to (client). Port 0 picks a free port.
     #[arg(long, global = true, default_value = "127.0.0.1:7006")]
     addr: SocketAddr,
@@ -34,17 +37,20 @@ struct Cli {
     trace: bool,
 }
 
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Close a connection that sends nothing for this many seconds.
+    #[arg(long, default_value_t = 30)]
+    idle_timeout: u64,
+    /// Drop a client when this many bytes wait for it: it is not reading.
+    #[arg(long, default_value_t = 256 * 1024)]
+    max_queue: usize,
+}
+
 #[derive(Subcommand)]
 enum Mode {
     /// Serve the chat (the default).
-    Server {
-        /// Close a connection that sends nothing for this many seconds.
-        #[arg(long, default_value_t = 30)]
-        idle_timeout: u64,
-        /// Drop a client when this many bytes wait for it: it is not reading.
-        #[arg(long, default_value_t = 256 * 1024)]
-        max_queue: usize,
-    },
+    Server(ServerArgs),
     /// Send lines from standard input, print every line from the server.
     Client,
 }
@@ -52,14 +58,8 @@ enum Mode {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let trace = Trace::new(cli.trace);
-    match cli.mode.unwrap_or(Mode::Server {
-        idle_timeout: 30,
-        max_queue: 256 * 1024,
-    }) {
-        Mode::Server {
-            idle_timeout,
-            max_queue,
-        } => serve(cli.addr, idle_timeout, max_queue, trace)?,
+    match cli.mode.unwrap_or(Mode::Server(cli.server)) {
+        Mode::Server(args) => serve(cli.addr, args.idle_timeout, args.max_queue, trace)?,
         Mode::Client => client(cli.addr)?,
     }
     Ok(())
