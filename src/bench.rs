@@ -141,10 +141,11 @@ pub fn run(subjects: &[Subject], out: &mut dyn Write, chart: Option<&Path>) -> i
     }
 
     if let Some(path) = chart {
-        let groups: Vec<String> = steps.iter().map(|s| format!("{s} connections")).collect();
+        let groups: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
         let svg = render_bars(
             "Resident memory with idle connections: a thread each, or one event loop",
             "MiB",
+            "idle connections held open",
             &groups,
             &memory,
             "Measured by `scripts/bench.sh` (VmRSS from /proc); a missing bar was not measured.",

@@ -3,7 +3,7 @@
 //! Unlike the other diagrams these are drawn from a benchmark run, not from code, so they are
 //! written by `course bench` and are not in the catalog that a test compares.
 
-use super::svg::{sans_width, Anchor, Svg};
+use super::svg::{sans_width, text_width, Anchor, Svg};
 
 const CSS: &str = "\
 .axis { stroke: #57606a; stroke-width: 1; }
@@ -20,17 +20,19 @@ pub struct Series {
     pub values: Vec<Option<f64>>,
 }
 
-/// Bars grouped by `groups` (e.g. connection counts), one colour per series, each bar labelled
-/// with its value; `unit` labels the vertical axis.
+/// Bars grouped by `groups` (e.g. connection counts, named by `x_label`), one colour per
+/// series, each bar labelled with its value; `unit` labels the vertical axis.
 pub fn render_bars(
     title: &str,
     unit: &str,
+    x_label: &str,
     groups: &[String],
     series: &[Series],
     note: &str,
 ) -> String {
     let (left, top, plot_h, bar_w, gap) = (70, 56, 260, 36, 28);
-    let group_w = bar_w * series.len() as i32 + gap;
+    let widest_group = groups.iter().map(|g| sans_width(g, 11)).max().unwrap_or(0);
+    let group_w = (bar_w * series.len() as i32 + gap).max(widest_group + gap);
     let plot_w = group_w * groups.len() as i32 + gap;
     let max = series
         .iter()
@@ -81,9 +83,16 @@ pub fn render_bars(
         let mid = x0 + group_w / 2 - gap / 2;
         svg.text(mid, top + plot_h + 18, Anchor::Middle, "tick", group);
     }
+    svg.text(
+        left + plot_w / 2,
+        top + plot_h + 38,
+        Anchor::Middle,
+        "tick",
+        x_label,
+    );
     // Legend.
     let mut x = left;
-    let legend_y = top + plot_h + 44;
+    let legend_y = top + plot_h + 64;
     for (s, serie) in series.iter().enumerate() {
         svg.rect(x, legend_y - 10, 12, 12, 2, &format!("bar{}", s % 4));
         svg.text(x + 18, legend_y, Anchor::Start, "tick", &serie.name);
@@ -95,7 +104,7 @@ pub fn render_bars(
     let width = (left + plot_w + 24)
         .max(x + 24)
         .max(sans_width(note, 11) + left + 24)
-        .max(sans_width(title, 16) + 48);
+        .max(text_width(title, 16) + 48);
     svg.finish(width, legend_y + 36, title, CSS)
 }
 
@@ -128,6 +137,7 @@ mod tests {
         let svg = render_bars(
             "memory",
             "MiB",
+            "connections",
             &["100".into(), "1000".into()],
             &[
                 Series {
