@@ -58,6 +58,40 @@ fn the_load_generator_holds_a_thousand_connections_through_the_reference() {
     );
 }
 
+#[test]
+fn sigterm_stops_accepting_flushes_and_exits_cleanly() {
+    let bin = env!("CARGO_BIN_EXE_05-mio-echo");
+    let (mut server, listeners) =
+        start_peer(std::process::Command::new(bin).args(["--addr", "127.0.0.1:0"]));
+    let addr = listeners[0].addr;
+    let mut client = TcpStream::connect(addr).unwrap();
+    client
+        .write_all(b"still connected when the signal comes\n")
+        .unwrap();
+    let mut echo = [0u8; 38];
+    client.read_exact(&mut echo).unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The open connection is closed in order (end of stream, not a reset) ...
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    client
+        .read_to_end(&mut rest)
+        .expect("a clean end of stream");
+    // ... and the process exits by itself, with success.
+    let exit = server.0.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "nothing listens any more"
+    );
+}
+
 // ---- Broken servers: one classic mistake each ---------------------------------------------
 
 /// Both listeners of a lesson 05 server on one port number.
