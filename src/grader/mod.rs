@@ -19,6 +19,7 @@
 //! Independence: nothing here calls the reference lessons' protocol code. The checks carry
 //! their own deliberately simple encoders, so a bug shared with the reference cannot hide.
 
+mod chat;
 mod lesson01;
 mod lesson02;
 mod lesson03;
@@ -75,7 +76,9 @@ pub fn suites() -> &'static [Suite] {
         lesson01::SUITE,
         lesson02::SUITE,
         lesson03::SUITE,
+        chat::SUITE04,
         lesson05::SUITE,
+        chat::SUITE06,
     ]
 }
 
