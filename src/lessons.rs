@@ -52,11 +52,13 @@ pub const LESSONS: &[Lesson] = &[
         source: Some(include_str!("../lessons/03-framing/main.rs")),
         modules: &[TRACE, LAYOUT, FRAMING],
     },
-    planned(
-        4,
-        "04-threaded-chat",
-        "A chat server with one thread per connection",
-    ),
+    Lesson {
+        number: 4,
+        name: "04-threaded-chat",
+        title: "A chat server with one thread per connection",
+        source: Some(include_str!("../lessons/04-threaded-chat/main.rs")),
+        modules: &[TRACE, LAYOUT, FRAMING],
+    },
     Lesson {
         number: 5,
         name: "05-mio-echo",

@@ -58,6 +58,7 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
         ("01", "01-tcp-echo"),
         ("02", "02-udp-echo"),
         ("03", "03-framing"),
+        ("04", "04-threaded-chat"),
     ] {
         let dir = home.join(format!("starter-{lesson}"));
         let out = course(&home, &["new", lesson, dir.to_str().unwrap()]);
