@@ -258,3 +258,29 @@ pub fn quiet_broken_server_panics() {
 pub fn repo(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
 }
+
+/// `assert_all_caught` for lessons whose checks mostly wait (idle timers, timeouts on a silent
+/// server): `workers` threads take the broken servers one by one from a shared list instead of
+/// in fixed batches, so that one slow server does not hold up the others of its batch.
+pub fn assert_all_caught_by_workers(lesson: u32, broken: &[Broken], workers: usize) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let problems = std::sync::Mutex::new(Vec::new());
+    thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(b) = broken.get(i) else { return };
+                let (failed, output) = failing_checks(lesson, &b.start);
+                for name in b.must_fail.iter().filter(|name| !failed.contains(name)) {
+                    problems.lock().unwrap().push(format!(
+                        "lesson {lesson:02}: the broken server `{}` should fail `{name}`, \
+                         but only failed {failed:?}\n{output}",
+                        b.mistake
+                    ));
+                }
+            });
+        }
+    });
+    let problems = problems.into_inner().unwrap();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
