@@ -11,7 +11,7 @@ use crate::framing::{self, Framing, LENGTH_PREFIX_LAYOUT};
 use crate::trace::quote;
 
 pub(super) fn all() -> Vec<Diagram> {
-    vec![
+    let mut all = vec![
         sequence(
             "01-tcp-echo-sequence.svg",
             TCP_ECHO_TITLE,
@@ -29,7 +29,9 @@ pub(super) fn all() -> Vec<Diagram> {
             title: LENGTH_PREFIX_TITLE,
             svg: length_prefix(),
         },
-    ]
+    ];
+    all.extend(super::lesson04::diagrams());
+    all
 }
 
 fn sequence(file: &'static str, title: &'static str, actors: &[&str], steps: Vec<Step>) -> Diagram {

@@ -18,6 +18,7 @@ pub use crate::layout::Field;
 pub mod byte_layout;
 pub mod chart;
 mod catalog;
+mod lesson04;
 pub mod sequence;
 mod svg;
 
