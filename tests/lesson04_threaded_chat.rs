@@ -79,6 +79,28 @@ fn the_lesson_client_chats_until_its_input_ends() {
     );
 }
 
+#[test]
+fn a_client_that_pastes_megabytes_is_slowed_not_dropped() {
+    let (_server, listeners) = start_peer(Command::new(BIN).args(["--addr", "127.0.0.1:0"]));
+    // 4,000 lines of 1 KB at once: far more than the 256 KiB queue, and the client reads its
+    // echoes more slowly than it writes. Backpressure (its reader waits for its own queue)
+    // slows it down; without it, the client is dropped as too slow after a few hundred lines.
+    let mut paste = b"NICK paster\nJOIN rust\n".to_vec();
+    for i in 0..4000 {
+        paste.extend(format!("SAY rust {i:05} {}\n", "x".repeat(1000)).into_bytes());
+    }
+    let out = pipe_through(
+        Command::new(BIN).args(["client", "--addr", &listeners[0].addr.to_string()]),
+        paste,
+    );
+    let echoes = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"MSG"))
+        .count();
+    assert_eq!(echoes, 4000);
+}
+
 /// A blocking line reader for the peer tests.
 struct Line(BufReader<TcpStream>);
 

@@ -14,25 +14,25 @@
 //! The architecture, top to bottom:
 //!
 //! - the main thread accepts connections and starts one *reader* thread for each;
-//! - each reader starts one *writer* thread for its client, fed by a bounded queue;
+//! - each reader starts one *writer* thread for its client, fed by a bounded queue (`Outbox`);
 //! - the chat itself (nicks, rooms, the queues) is one `Chat` behind one `Mutex`.
 //!
 //! A reader reads lines, takes the lock, runs the command and puts the answers on the queues of
 //! whoever must receive them, without ever waiting: a full queue means that client is too slow,
-//! and it is dropped. Only a client's own writer thread ever blocks on that client's socket.
+//! and it is dropped. Only a client's own threads ever wait for that client: its writer for its
+//! socket, its reader for its own queue to drain (so a client that sends faster than it reads
+//! slows down itself, and nobody else).
 //!
-//! Threads are made by clone(2) (std's `thread::spawn`, through pthread_create); a `Mutex` and a
-//! channel that must wait sleep in futex(2); the idle timeout is SO_RCVTIMEO (setsockopt(2)).
+//! Threads are made by clone(2) (std's `thread::spawn`, through pthread_create); a `Mutex` or a
+//! `Condvar` that must wait sleeps in futex(2); the idle timeout is SO_RCVTIMEO (setsockopt(2)).
 
 use clap::{Parser, Subcommand};
 use netcourse::framing::{FrameDecoder, Framing};
 use netcourse::trace::{Trace, Traced};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -64,18 +64,16 @@ enum Mode {
 /// costs the server at most 256 KiB before it is dropped. Bytes, not lines: a burst of many
 /// short lines is normal, and bytes are what cost memory.
 const QUEUE_BYTES: usize = 256 * 1024;
+/// A client's reader reads no more from it while its own queue holds more than this.
+const BACKPRESSURE_BYTES: usize = QUEUE_BYTES / 4;
 /// Nicks and room names: 1 to 32 bytes of `A-Z a-z 0-9 _ -`.
 const MAX_NAME: usize = 32;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let trace = Trace::new(cli.trace);
+    let (trace, idle) = (Trace::new(cli.trace), cli.idle_timeout.max(1));
     match cli.mode.unwrap_or(Mode::Server) {
-        Mode::Server => serve(
-            cli.addr,
-            Duration::from_secs(cli.idle_timeout.max(1)),
-            trace,
-        )?,
+        Mode::Server => serve(cli.addr, Duration::from_secs(idle), trace)?,
         Mode::Client => client(cli.addr, trace)?,
     }
     Ok(())
@@ -94,14 +92,89 @@ fn line<const N: usize>(words: [&[u8]; N]) -> Line {
     out.into()
 }
 
+/// A client's lines waiting to be written, bounded in bytes. Any thread may add a line (`push`,
+/// which never waits); the client's writer thread takes them (`take`, which sleeps on the
+/// condition variable until there is something to write).
+#[derive(Default)]
+struct Outbox {
+    queue: Mutex<Queue>,
+    /// Signalled whenever the queue changes: a line added or taken, or the queue closed.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    lines: VecDeque<Line>,
+    /// Bytes queued, and being written by the writer thread.
+    bytes: usize,
+    /// No more lines: the client is gone. The writer writes what is left, then ends.
+    closed: bool,
+}
+
+impl Outbox {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().expect("no thread panics holding a queue")
+    }
+
+    /// Queue a line, never waiting. False if it does not fit: the client is not reading.
+    fn push(&self, line: &Line) -> bool {
+        // exercise: begin "Queue a line within the bound, never waiting"
+        // hint: Lock self.queue. If bytes + line.len() would pass QUEUE_BYTES, return false: the caller drops this client. Never wait for room here: the caller holds the chat's lock, and every other client waits for it.
+        // hint: Otherwise push a clone of the Arc (a pointer, not the text), add its length to bytes, and wake the writer with self.changed.notify_all().
+        // hint: A closed queue takes nothing (its writer is gone), but that is no reason to drop the client: return true.
+        let mut queue = self.lock();
+        if queue.bytes + line.len() > QUEUE_BYTES {
+            return false;
+        }
+        if !queue.closed {
+            queue.bytes += line.len();
+            queue.lines.push_back(Arc::clone(line));
+            self.changed.notify_all();
+        }
+        true
+        // exercise: end
+    }
+
+    /// For the writer: every line waiting, as one buffer, once there is at least one; `None`
+    /// once the queue is closed and empty. Call `written` after writing it.
+    fn take(&self) -> Option<Vec<u8>> {
+        // wait_while: sleep in futex(2) until notify_all and the condition is false.
+        let waiting = |q: &mut Queue| q.lines.is_empty() && !q.closed;
+        let mut queue = self
+            .changed
+            .wait_while(self.lock(), waiting)
+            .expect("no panics");
+        let lines: Vec<Line> = queue.lines.drain(..).collect();
+        (!lines.is_empty()).then(|| lines.concat())
+    }
+
+    /// For the writer: `n` bytes have left.
+    fn written(&self, n: usize) {
+        self.lock().bytes -= n;
+        self.changed.notify_all();
+    }
+
+    /// For the client's own reader: wait while more than `limit` bytes are queued for it.
+    fn wait_below(&self, limit: usize) {
+        drop(
+            self.changed
+                .wait_while(self.lock(), |q| q.bytes > limit && !q.closed),
+        );
+    }
+
+    /// No more lines will come (or can be written): wake everyone who waits.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+}
+
 /// What the chat knows about one connected client.
 struct Client {
     nick: Option<String>,
     rooms: BTreeSet<String>,
-    /// The sending end of this client's queue; its writer thread holds the other end.
-    outbox: Sender<Line>,
-    /// Bytes waiting in that queue: `deliver` adds (under the lock), the writer subtracts.
-    queued: Arc<AtomicUsize>,
+    /// Its queue, shared with its writer thread.
+    outbox: Arc<Outbox>,
     /// The socket, shared with the client's two threads: kept here so that another thread can
     /// shut it down when this client is too slow.
     conn: Arc<TcpStream>,
@@ -130,30 +203,21 @@ impl Chat {
     /// Put `line` on client `to`'s queue. Never waits: the lock is held, and every other
     /// thread is waiting for it.
     fn deliver(&mut self, to: Id, line: &Line) {
-        // exercise: begin "Queue a line for a client, never waiting for it"
-        // hint: You hold the chat's lock. A write() to the socket here would make every other client wait for this one; put the line on its queue instead (outbox.send on an unbounded channel never blocks).
-        // hint: The bound is yours to keep: if client.queued plus this line's length would pass QUEUE_BYTES, the client is not reading. Drop it: conn.shutdown(Shutdown::Both). Its writer's write() then fails and its reader's read() returns 0, and the reader's cleanup announces LEFT.
-        // hint: Otherwise add the line's length to client.queued (fetch_add) and send it; the writer subtracts once it is written. Ordering::Relaxed is enough: the channel itself orders the lines.
-        // hint: Remember that you dropped it (the `dropped` field), so the next lines for it are skipped. A send() error means its writer has ended already (the peer reset): its reader is cleaning up, nothing to do.
         let trace = self.trace;
         let Some(client) = self.clients.get_mut(&to) else {
             return;
         };
-        if client.dropped {
+        if client.dropped || client.outbox.push(line) {
             return;
         }
-        if client.queued.load(Ordering::Relaxed) + line.len() > QUEUE_BYTES {
-            trace.log(format_args!(
-                "client {to}: {QUEUE_BYTES} bytes queued, dropping it as too slow"
-            ));
-            // shutdown(2) SHUT_RDWR: wakes both of its threads, from this one.
-            let _ = client.conn.shutdown(Shutdown::Both);
-            client.dropped = true;
-            return;
-        }
-        client.queued.fetch_add(line.len(), Ordering::Relaxed);
-        let _ = client.outbox.send(Arc::clone(line));
-        // exercise: end
+        // Too slow: drop it, rather than wait for it or queue more. shutdown(2) SHUT_RDWR, from
+        // this thread: its writer's write() fails and its reader's read() returns 0, and that
+        // reader's cleanup, `forget`, announces LEFT.
+        trace.log(format_args!(
+            "client {to}: {QUEUE_BYTES} bytes queued, dropping it as too slow"
+        ));
+        let _ = client.conn.shutdown(Shutdown::Both);
+        client.dropped = true;
     }
 
     /// Deliver `line` to every member of `room`, except `except`.
@@ -272,7 +336,7 @@ impl Chat {
         // exercise: begin "Forget a client that is gone"
         // hint: Leave each of its rooms with self.part(), which tells the members that remain: LEFT <room> <nick>. (Copy the set of rooms first: part() changes it.)
         // hint: Free its nick (self.nicks), then remove it from self.clients.
-        // hint: Removing the Client drops `outbox`, the last sender of its queue: its writer thread writes what is still queued, sees the queue close, and ends. Forget this and the writer waits forever: one thread and one socket leaked per client.
+        // hint: Then close its outbox: its writer thread writes what is still queued and ends. Forget this and the writer waits forever: one thread and one socket leaked per client.
         let Some(client) = self.clients.get(&id) else {
             return;
         };
@@ -281,7 +345,9 @@ impl Chat {
             self.part(id, &nick, &room);
         }
         self.nicks.remove(&nick);
-        self.clients.remove(&id);
+        if let Some(client) = self.clients.remove(&id) {
+            client.outbox.close();
+        }
         // exercise: end
     }
 }
@@ -367,13 +433,11 @@ fn serve_client(chat: &Mutex<Chat>, conn: Arc<TcpStream>, id: Id, idle: Duration
     // setsockopt(2) TCP_NODELAY: send each line at once. With Nagle's algorithm on, a small
     // write waits for the ACK of the previous one, and the peer may delay that ACK by 40 ms.
     let _ = conn.set_nodelay(true);
-    // The queue: a channel, and the count of bytes in it that keeps it bounded.
-    let (outbox, queue) = mpsc::channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let (writer, written) = (Arc::clone(&conn), Arc::clone(&queued));
+    let outbox = Arc::new(Outbox::default());
+    let (writer, queue) = (Arc::clone(&conn), Arc::clone(&outbox));
     let spawned = thread::Builder::new()
         .name(format!("writer-{id}"))
-        .spawn(move || write_lines(&writer, queue, &written, id, trace));
+        .spawn(move || write_lines(&writer, &queue, id, trace));
     if let Err(e) = spawned {
         eprintln!("client {id}: cannot start its writer thread: {e}");
         return;
@@ -383,8 +447,7 @@ fn serve_client(chat: &Mutex<Chat>, conn: Arc<TcpStream>, id: Id, idle: Duration
         let client = Client {
             nick: None,
             rooms: BTreeSet::new(),
-            outbox,
-            queued,
+            outbox: Arc::clone(&outbox),
             conn: Arc::clone(&conn),
             dropped: false,
         };
@@ -392,7 +455,7 @@ fn serve_client(chat: &Mutex<Chat>, conn: Arc<TcpStream>, id: Id, idle: Duration
         chat.deliver(id, &line([b"HELLO", idle.as_secs().to_string().as_bytes()]));
     }
 
-    let ended = read_lines(chat, &conn, id, trace);
+    let ended = read_lines(chat, &conn, &outbox, id, trace);
     lock(chat).forget(id);
     if let Ended::Failed(e) = &ended {
         eprintln!("client {id}: {e}; forgetting it");
@@ -407,16 +470,26 @@ fn serve_client(chat: &Mutex<Chat>, conn: Arc<TcpStream>, id: Id, idle: Duration
 }
 
 /// The reader loop: read, cut the bytes into lines, run each line as a command.
-fn read_lines(chat: &Mutex<Chat>, conn: &TcpStream, id: Id, trace: Trace) -> Ended {
+fn read_lines(
+    chat: &Mutex<Chat>,
+    conn: &TcpStream,
+    outbox: &Outbox,
+    id: Id,
+    trace: Trace,
+) -> Ended {
     // exercise: begin "Read lines until the client is gone"
     // hint: Loop on read(). Ok(0) is end of stream (the client closed or half-closed); an error of kind WouldBlock (EAGAIN) is SO_RCVTIMEO firing: the client was idle too long, so queue "ERR idle timeout" before ending.
     // hint: Push the bytes into a FrameDecoder (Framing::Lines) and take every complete line out of it: one read can hold half a line or ten lines.
     // hint: Run each line with lock(chat).command(id, &line): the lock is held for one command only, never while reading. After::Close (QUIT) ends the loop.
     // hint: The decoder answers Err once a line passes 1,024 bytes: queue "ERR {e}" and end; the connection cannot go on.
+    // hint: Before each read, outbox.wait_below(BACKPRESSURE_BYTES): a client that sends faster than it reads its answers then slows down itself, instead of filling its queue until it is dropped.
     let mut decoder = FrameDecoder::new(Framing::Lines);
     let mut io = Traced::new(conn, trace);
     let mut buf = [0u8; 4096];
     loop {
+        // Backpressure: while much is queued for this client, read no more from it. Only this
+        // thread waits, for this client: nobody else notices.
+        outbox.wait_below(BACKPRESSURE_BYTES);
         // read(2): sleeps until bytes arrive, the client leaves, or SO_RCVTIMEO passes.
         let n = match io.read(&mut buf) {
             Ok(0) => return Ended::EndOfStream,
@@ -448,26 +521,21 @@ fn read_lines(chat: &Mutex<Chat>, conn: &TcpStream, id: Id, trace: Trace) -> End
     // exercise: end
 }
 
-/// The writer thread: write each queued line to the socket, in order, until the queue closes.
+/// The writer thread: write what is queued to the socket, in order, until the queue closes.
 /// It is the only thread that ever waits for this client to read.
-fn write_lines(
-    conn: &TcpStream,
-    queue: Receiver<Line>,
-    queued: &AtomicUsize,
-    id: Id,
-    trace: Trace,
-) {
+fn write_lines(conn: &TcpStream, outbox: &Outbox, id: Id, trace: Trace) {
     trace.log(format_args!("thread writer-{id} started"));
     let mut io = Traced::new(conn, trace);
-    // recv() sleeps (futex) until a line is queued, and ends once every sender is gone, that
-    // is, once the reader has called `forget`.
-    for line in queue {
-        let written = io.write_all(&line);
-        queued.fetch_sub(line.len(), Ordering::Relaxed);
+    // Every line waiting, in one write(2): a system call per line would be slower than the
+    // reader that queues them.
+    while let Some(batch) = outbox.take() {
+        let written = io.write_all(&batch);
+        outbox.written(batch.len());
         if let Err(e) = written {
-            // The client reset, or we shut it down as too slow, or SO_SNDTIMEO passed. Shut
-            // the socket down both ways, so that its reader's read() returns too.
+            // The client reset, or we shut it down as too slow, or SO_SNDTIMEO passed. Close
+            // the queue and shut the socket down both ways, so that its reader ends too.
             trace.log(format_args!("client {id}: write failed: {e}"));
+            outbox.close();
             let _ = conn.shutdown(Shutdown::Both);
             break;
         }
@@ -519,33 +587,31 @@ mod tests {
     use super::*;
 
     /// A chat with `n` clients, whose queues the test reads in place of writer threads.
-    fn chat(n: u64) -> (Chat, Vec<Receiver<Line>>, TcpListener) {
+    fn chat(n: u64) -> (Chat, Vec<Arc<Outbox>>, TcpListener) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut chat = Chat::default();
-        let mut queues = Vec::new();
+        let mut outboxes = Vec::new();
         for id in 0..n {
-            let (outbox, queue) = mpsc::channel();
+            let outbox = Arc::new(Outbox::default());
             let conn = Arc::new(TcpStream::connect(listener.local_addr().unwrap()).unwrap());
-            let (nick, rooms, queued, dropped) = (None, BTreeSet::new(), Arc::default(), false);
+            let (nick, rooms, dropped) = (None, BTreeSet::new(), false);
             let client = Client {
                 nick,
                 rooms,
-                outbox,
-                queued,
+                outbox: Arc::clone(&outbox),
                 conn,
                 dropped,
             };
             chat.clients.insert(id, client);
-            queues.push(queue);
+            outboxes.push(outbox);
         }
-        (chat, queues, listener)
+        (chat, outboxes, listener)
     }
 
-    fn drain(queue: &Receiver<Line>) -> String {
-        queue
-            .try_iter()
-            .map(|l| String::from_utf8_lossy(&l).into_owned())
-            .collect()
+    /// Everything queued so far, as text.
+    fn drain(outbox: &Outbox) -> String {
+        let lines: Vec<Line> = outbox.queue.lock().unwrap().lines.drain(..).collect();
+        String::from_utf8(lines.concat()).unwrap()
     }
 
     #[test]
@@ -577,6 +643,7 @@ mod tests {
             "hi all\nERR unknown command \"WHO\": try NICK, JOIN, LEAVE, SAY, PING or QUIT\nBYE\n"
         ));
         assert!(!chat.nicks.contains_key("bob") && chat.rooms["rust"].len() == 1);
+        assert!(q[1].queue.lock().unwrap().closed, "forget closes the queue");
     }
 
     #[test]
@@ -589,6 +656,6 @@ mod tests {
         assert!(!chat.clients[&0].dropped);
         chat.deliver(0, &line([b"PONG"]));
         assert!(chat.clients[&0].dropped);
-        assert_eq!(q[0].try_iter().count(), QUEUE_BYTES / 1024);
+        assert_eq!(q[0].take().map(|b| b.len()), Some(QUEUE_BYTES));
     }
 }
