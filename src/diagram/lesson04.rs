@@ -3,8 +3,9 @@
 //! client has a reader thread and a writer thread, and the shared `Chat` sits behind one lock.
 //!
 //! The script follows `lessons/04-threaded-chat/main.rs` (`read_lines`, `Chat::command`,
-//! `deliver`, `forget`, `write_lines`) with the reference's numbers: a 256 KiB queue bound and a
-//! 30 s idle timeout. Lifelines are threads; the clients' sockets are named in the labels.
+//! `deliver`, `Outbox`, `forget`, `write_lines`) with the reference's numbers: a 256 KiB queue
+//! bound, backpressure above 64 KiB, and a 30 s idle timeout. Lifelines are threads; the
+//! clients' sockets are named in the labels.
 
 use super::sequence::{render_sequence, Arrow, Sequence, Step};
 use super::Diagram;
@@ -53,7 +54,7 @@ fn threads() -> Vec<Step> {
             "one atomic instruction when free; futex(2) sleeps only if another thread holds it",
         ),
         call(READER_ADA, WRITER_BOB, "queue \"MSG rust ada hi\"")
-            .noted("deliver(): a channel send, never a wait"),
+            .noted("deliver(): Outbox::push, never a wait; notify_all wakes bob's writer"),
         call(READER_ADA, WRITER_CY, "queue \"MSG rust ada hi\""),
         call(
             READER_ADA,
@@ -61,8 +62,10 @@ fn threads() -> Vec<Step> {
             "queue it for ada's own writer; unlock",
         )
         .noted("the sender is a member too"),
-        call(WRITER_BOB, WRITER_BOB, "write(2) to bob")
-            .noted("the writer wakes from its futex wait; only it ever waits for bob"),
+        call(WRITER_BOB, WRITER_BOB, "write(2) to bob").noted(
+            "the writer wakes from its Condvar (futex) wait, takes every line queued, and \
+             writes them in one call; only it ever waits for bob",
+        ),
         Step::Divider("cy stops reading: only cy's writer waits".into()),
         call(WRITER_CY, WRITER_CY, "write(2) blocks").noted(
             "cy's receive window is full, and so is our send buffer: the thread sleeps in \
@@ -87,6 +90,12 @@ fn threads() -> Vec<Step> {
             READER_CY,
             "reader-3 ends. The socket is closed, close(2), when the last of its handles \
              (an Arc<TcpStream>) is dropped: no descriptor is left behind.",
+        ),
+        Step::Divider("backpressure: a client that sends faster than it reads".into()),
+        call(ADA, READER_ADA, "SAY rust ... (a 2 MB paste)"),
+        call(READER_ADA, READER_ADA, "wait_below(64 KiB), then read(2)").noted(
+            "more than 64 KiB queued for ada herself: her reader waits for her writer, so \
+             ada slows down instead of being dropped; nobody else notices",
         ),
         Step::Divider("idle timeout: SO_RCVTIMEO".into()),
         call(READER_ADA, READER_ADA, "read(2) fails: EAGAIN")
@@ -145,6 +154,7 @@ mod tests {
             "SHUT_RDWR",
             "LEFT rust cy",
             "SO_RCVTIMEO",
+            "wait_below",
         ] {
             assert!(svg.contains(part), "{part} is missing");
         }
