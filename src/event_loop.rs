@@ -54,11 +54,18 @@ pub type UdpId = usize;
 /// How many reads one connection gets per turn before the others have theirs.
 pub const READS_PER_TURN: usize = 16;
 
-// Token layout: listeners, then UDP sockets, then the two wake-up sources, then connections.
-const UDP_BASE: usize = 1 << 8;
-const SIGNAL: Token = Token(1 << 9);
-const WAKER: Token = Token((1 << 9) + 1);
-const CONN_BASE: usize = 1 << 10;
+// Token layout: listeners from 0, then UDP sockets, then the two wake-up sources, then
+// connections. The numbers are public so that diagrams and traces can name them.
+/// Token of the first UDP socket (listeners take the tokens below it).
+pub const UDP_BASE: usize = 1 << 8;
+/// Token of the signal pipe's read end.
+pub const SIGNAL: Token = Token(1 << 9);
+/// Token of the [`StopHandle`]'s waker.
+pub const WAKER: Token = Token((1 << 9) + 1);
+/// Token of connection 0; connection `n` has `CONN_BASE + n`.
+pub const CONN_BASE: usize = 1 << 10;
+/// How long to wait before accepting again after accept(2) failed (EMFILE: out of descriptors).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// The loop's limits and switches.
 #[derive(Debug, Clone)]
@@ -163,8 +170,11 @@ struct Core {
     dirty: Vec<ConnId>,
     /// Connections to close for good (and tell the service about) after this callback.
     dead: Vec<(ConnId, Closed)>,
-    /// Connections with bytes left unread: served again before the loop sleeps.
+    /// Connections with bytes left unread: served again in the next turn, before it sleeps.
     still_readable: Vec<ConnId>,
+    /// After accept(2) failed (EMFILE), when to try the listeners again: with edge-triggered
+    /// readiness the queued connections would otherwise wait for the next new client.
+    accept_retry: Option<Instant>,
     config: Config,
 }
 
@@ -219,7 +229,9 @@ impl Cx<'_> {
             .map_or(0, Conn::queued)
     }
 
-    /// Flush what is queued, then close (a FIN, never a reset).
+    /// Flush what is queued, then close: shutdown(2) sends our FIN after the last byte. (If
+    /// the peer's bytes still sit unread when the socket is closed, Linux answers with a reset
+    /// instead; lesson 03's lingering close is the cure, and an exercise here.)
     pub fn close(&mut self, conn: ConnId) {
         if let Some(c) = self.core.conns.get_mut(conn).and_then(Option::as_mut) {
             if c.closing.is_none() {
@@ -344,6 +356,7 @@ impl EventLoop {
                 dirty: Vec::new(),
                 dead: Vec::new(),
                 still_readable: Vec::new(),
+                accept_retry: None,
                 config,
             },
             listeners: Vec::new(),
@@ -398,8 +411,9 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Run until stopped by a signal or a [`StopHandle`], then shut down gracefully.
-    pub fn run(&mut self, service: &mut impl Service) -> io::Result<()> {
+    /// Run until stopped by a signal or a [`StopHandle`], then shut down gracefully. Returns
+    /// how many connections were cut off because their output could not be flushed in time.
+    pub fn run(&mut self, service: &mut impl Service) -> io::Result<usize> {
         let trace = self.core.config.trace;
         let mut events = Events::with_capacity(1024);
         let mut stopping: Option<Instant> = None;
@@ -407,12 +421,15 @@ impl EventLoop {
             // Slots freed last turn can be reused now: no pending event names them.
             self.core.free.append(&mut self.core.freed);
 
-            // Sleep until an event, the next deadline, or at once if a connection still has
+            // Connections that used up their share of reads last turn: served after this
+            // turn's events (each gets READS_PER_TURN reads per turn, no more).
+            let carried = std::mem::take(&mut self.core.still_readable);
+            // Sleep until an event, the next deadline, or not at all if a connection still has
             // unread bytes from last turn.
-            let timeout = if !self.core.still_readable.is_empty() {
+            let timeout = if !carried.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                let next = [self.core.timers.next(), stopping]
+                let next = [self.core.timers.next(), stopping, self.core.accept_retry]
                     .into_iter()
                     .flatten()
                     .min();
@@ -433,8 +450,14 @@ impl EventLoop {
             for event in events.iter() {
                 self.dispatch(service, event, now, &mut stopping)?;
             }
-            for conn in std::mem::take(&mut self.core.still_readable) {
+            for conn in carried {
                 self.read(service, conn, now);
+            }
+            if self.core.accept_retry.is_some_and(|at| at <= now) {
+                self.core.accept_retry = None;
+                for listener in 0..self.listeners.len() {
+                    self.accept(service, listener, now);
+                }
             }
             while let Some(key) = self.core.timers.pop_due(now) {
                 service.on_timer(&mut self.cx(now), key);
@@ -447,7 +470,7 @@ impl EventLoop {
                     trace.log(format_args!(
                         "shutdown complete ({open} connections cut off)"
                     ));
-                    return Ok(());
+                    return Ok(open);
                 }
             }
         }
@@ -520,9 +543,11 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // EMFILE and friends: the connection stays queued in the kernel. Say so
-                    // and retry on the next event rather than spin.
-                    eprintln!("accept failed: {e}");
+                    // EMFILE and friends: the connection stays queued in the kernel. No new
+                    // event will come for it (edge-triggered), so try again shortly rather than
+                    // spin now: descriptors may have been freed by then.
+                    eprintln!("accept failed: {e}; trying again in {ACCEPT_RETRY:?}");
+                    self.core.accept_retry = Some(now + ACCEPT_RETRY);
                     return;
                 }
             };
@@ -749,7 +774,7 @@ impl EventLoop {
         let trace = self.core.config.trace;
         let _ = self.core.registry.deregister(&mut c.stream);
         if matches!(why, Closed::ByService | Closed::ByPeer | Closed::Shutdown) {
-            // Our FIN. Whatever the peer still sends is discarded by close(2).
+            // Our FIN after the last queued byte. (Unread input makes close(2) send a reset.)
             let _ = c.stream.shutdown(Shutdown::Write);
         }
         trace.log(format_args!("conn {conn}: close ({why:?})"));

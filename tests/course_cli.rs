@@ -59,16 +59,23 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
         ("02", "02-udp-echo"),
         ("03", "03-framing"),
         ("04", "04-threaded-chat"),
+        ("05", "05-mio-echo"),
+        ("06", "06-mio-chat"),
     ] {
         let dir = home.join(format!("starter-{lesson}"));
         let out = course(&home, &["new", lesson, dir.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("exercises"), "{}", text(&out));
         let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
-        let all: String = ["src/main.rs", "src/lib.rs", "src/framing.rs"]
-            .iter()
-            .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
-            .collect();
+        let all: String = [
+            "src/main.rs",
+            "src/lib.rs",
+            "src/framing.rs",
+            "src/event_loop.rs",
+        ]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+        .collect();
         assert!(
             all.contains("todo!(\"exercise 1"),
             "{lesson}: no exercise cut out"

@@ -137,8 +137,10 @@ fn serve(addr: SocketAddr, pause_above: usize, trace: Trace) -> io::Result<()> {
     lp.stop_on_signals()?;
     println!("listening on tcp://{tcp}");
     println!("listening on udp://{udp}");
-    lp.run(&mut Echo)?;
-    eprintln!("stopped: every connection flushed and closed");
+    match lp.run(&mut Echo)? {
+        0 => eprintln!("stopped: every connection flushed and closed"),
+        n => eprintln!("stopped: {n} connections could not be flushed in time and were cut off"),
+    }
     Ok(())
 }
 

@@ -83,7 +83,8 @@ fn serve(addr: SocketAddr, idle_timeout: u64, max_queue: usize, trace: Trace) ->
         chat: Chat::new(Duration::from_secs(idle_timeout)),
         actions: Vec::new(),
     };
-    lp.run(&mut service)
+    lp.run(&mut service)?;
+    Ok(())
 }
 
 // ---- The chat, sans-IO ----------------------------------------------------------------------

@@ -142,16 +142,17 @@ fn slow_reader_does_not_stall_others(ctx: &Ctx) -> Result<(), Failure> {
 
 fn udp_while_tcp_is_busy(ctx: &Ctx) -> Result<(), Failure> {
     let s = connect(ctx, tcp(ctx))?;
-    send(&s, b"half a message, and the client waits")?;
+    let first = b"half a message, and the client waits";
+    send(&s, first)?;
     let sock = wire::udp_socket(ctx, ctx.addr("udp"))?;
-    wire::udp_echo(
-        ctx,
-        &sock,
-        ctx.addr("udp"),
-        b"a datagram while TCP is busy",
-        &[],
-    )
-    .map_err(|f| f.during("a TCP client connected and mid-message"))
+    let datagram = b"a datagram while TCP is busy";
+    wire::udp_echo(ctx, &sock, ctx.addr("udp"), datagram, &[])
+        .map_err(|f| f.during("a TCP client connected and mid-message"))?;
+    // And the TCP client was not forgotten meanwhile.
+    send(&s, b" ... and the rest\n")?;
+    let whole = b"half a message, and the client waits ... and the rest\n";
+    expect(ctx, &s, whole, whole)
+        .map_err(|f| f.during("the TCP client, after the datagram was answered"))
 }
 
 /// How much the server's resident memory may grow while a client floods it without reading.
@@ -170,6 +171,11 @@ fn slow_reader_memory_is_bounded(ctx: &Ctx) -> Result<(), Failure> {
         thread::sleep(Duration::from_millis(100));
     }
     let sent = flooding.join().unwrap_or(0);
+    // A server that died (or stopped serving) also keeps its memory flat: prove it is alive.
+    let after = "after a client flooded it without reading";
+    let probe = connect(ctx, tcp(ctx)).map_err(|f| f.during(after))?;
+    send(&probe, b"still there?\n")?;
+    expect(ctx, &probe, b"still there?\n", b"still there?\n").map_err(|f| f.during(after))?;
     let growth = peak.saturating_sub(before);
     if growth > RSS_BOUND {
         return Err(Failure::new(format!(
