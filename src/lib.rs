@@ -10,6 +10,7 @@
 //! | [`layout`] | 03, 10 | wire formats as tables of fields, for traces and diagrams |
 //! | [`framing`] | 03 | turning a byte stream into messages: delimited lines and length prefixes (sans-IO) |
 //! | [`event_loop`] | 05 on | one thread, one mio poll, many connections; services plug in sans-IO |
+//! | [`http`] | 07 on | HTTP/1.1: an incremental request parser and a response writer (sans-IO) |
 //! | [`diagram`] | all | SVG diagrams drawn from the code's own tables |
 //! | [`grader`] | all | the black-box checks behind `course check NN` |
 //! | [`bench`] | 04-06 | what connections cost, measured (`scripts/bench.sh`) |
@@ -24,6 +25,7 @@ pub mod diagram;
 pub mod event_loop;
 pub mod framing;
 pub mod grader;
+pub mod http;
 pub mod layout;
 pub mod lessons;
 pub mod starter;
