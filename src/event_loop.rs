@@ -52,7 +52,9 @@ pub type ConnId = usize;
 pub type UdpId = usize;
 
 /// How many reads one connection gets per turn before the others have theirs.
-pub const READS_PER_TURN: usize = 16;
+/// Small, so that a client that sends without pause cannot starve the others: each read can
+/// bring 64 KiB, and every message in it is handled before the next connection's turn.
+pub const READS_PER_TURN: usize = 4;
 
 // Token layout: listeners from 0, then UDP sockets, then the two wake-up sources, then
 // connections. The numbers are public so that diagrams and traces can name them.
@@ -78,6 +80,9 @@ pub struct Config {
     pub read_buffer: usize,
     /// How long graceful shutdown waits for queued output to drain.
     pub shutdown_grace: Duration,
+    /// How long a closing connection may take to flush its output before it is cut off: a
+    /// peer that never reads would otherwise keep a closing connection forever.
+    pub close_timeout: Duration,
     pub trace: Trace,
 }
 
@@ -88,6 +93,7 @@ impl Default for Config {
             max_output: 1 << 20,
             read_buffer: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            close_timeout: Duration::from_secs(5),
             trace: Trace::default(),
         }
     }
@@ -146,8 +152,10 @@ struct Conn {
     paused: bool,
     /// The peer sent end of stream.
     eof: bool,
-    /// Close once the output is flushed.
+    /// Close once the output is flushed ...
     closing: Option<Closed>,
+    /// ... or at this time at the latest.
+    close_by: Option<Instant>,
 }
 
 impl Conn {
@@ -170,6 +178,8 @@ struct Core {
     dirty: Vec<ConnId>,
     /// Connections to close for good (and tell the service about) after this callback.
     dead: Vec<(ConnId, Closed)>,
+    /// Connections that are closing, to cut off if they are still there at their `close_by`.
+    closing: Vec<ConnId>,
     /// Connections with bytes left unread: served again in the next turn, before it sleeps.
     still_readable: Vec<ConnId>,
     /// After accept(2) failed (EMFILE), when to try the listeners again: with edge-triggered
@@ -240,6 +250,8 @@ impl Cx<'_> {
                 } else {
                     Closed::ByService
                 });
+                c.close_by = Some(self.now + self.core.config.close_timeout);
+                self.core.closing.push(conn);
                 self.core.dirty.push(conn);
             }
         }
@@ -356,6 +368,7 @@ impl EventLoop {
                 dirty: Vec::new(),
                 dead: Vec::new(),
                 still_readable: Vec::new(),
+                closing: Vec::new(),
                 accept_retry: None,
                 config,
             },
@@ -429,10 +442,21 @@ impl EventLoop {
             let timeout = if !carried.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                let next = [self.core.timers.next(), stopping, self.core.accept_retry]
-                    .into_iter()
-                    .flatten()
+                let close_by = self
+                    .core
+                    .closing
+                    .iter()
+                    .filter_map(|&c| self.core.conns[c].as_ref()?.close_by)
                     .min();
+                let next = [
+                    self.core.timers.next(),
+                    stopping,
+                    self.core.accept_retry,
+                    close_by,
+                ]
+                .into_iter()
+                .flatten()
+                .min();
                 next.map(|at| at.saturating_duration_since(Instant::now()))
             };
             match self.poll.poll(&mut events, timeout) {
@@ -463,6 +487,7 @@ impl EventLoop {
                 service.on_timer(&mut self.cx(now), key);
                 self.settle(service, now);
             }
+            self.cut_off_late_closers(service, now);
 
             if let Some(deadline) = stopping {
                 let open = self.core.conns.iter().flatten().count();
@@ -474,6 +499,38 @@ impl EventLoop {
                 }
             }
         }
+    }
+
+    /// Closing connections whose output still has not drained by their deadline are closed
+    /// anyway (the peer is not reading), with the reason they were closing for.
+    fn cut_off_late_closers(&mut self, service: &mut impl Service, now: Instant) {
+        let conns = &self.core.conns;
+        let (late, waiting): (Vec<ConnId>, Vec<ConnId>) = std::mem::take(&mut self.core.closing)
+            .into_iter()
+            .filter(|&c| {
+                conns
+                    .get(c)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|c| c.closing.is_some())
+            })
+            .partition(|&c| {
+                conns[c]
+                    .as_ref()
+                    .and_then(|c| c.close_by)
+                    .is_some_and(|at| at <= now)
+            });
+        self.core.closing = waiting;
+        for conn in late {
+            let why = self.core.conns[conn]
+                .as_ref()
+                .and_then(|c| c.closing)
+                .unwrap_or(Closed::Error);
+            self.core.config.trace.log(format_args!(
+                "conn {conn}: output not drained in time, cut off"
+            ));
+            self.core.dead.push((conn, why));
+        }
+        self.settle(service, now);
     }
 
     fn cx(&mut self, now: Instant) -> Cx<'_> {
@@ -574,6 +631,7 @@ impl EventLoop {
                 paused: false,
                 eof: false,
                 closing: None,
+                close_by: None,
             });
             service.on_open(&mut self.cx(now), conn, peer);
             self.settle(service, now);
@@ -723,6 +781,11 @@ impl EventLoop {
             // Drained: give the buffer back, so an idle connection holds no memory.
             c.out = Vec::new();
             c.written = 0;
+        } else if c.written * 2 >= c.out.len() {
+            // Mostly written: drop the written part, so a queue that never quite empties
+            // does not keep growing.
+            c.out.drain(..c.written);
+            c.written = 0;
         }
         // Backpressure: stop reading from a peer whose answers pile up; resume when drained.
         let pause = queued > config.pause_reading_above;
@@ -795,6 +858,8 @@ impl EventLoop {
         for conn in open {
             if let Some(c) = self.core.conns[conn].as_mut() {
                 c.closing.get_or_insert(Closed::Shutdown);
+                c.close_by = Some(now + self.core.config.shutdown_grace);
+                self.core.closing.push(conn);
                 self.core.dirty.push(conn);
             }
         }
@@ -1002,6 +1067,42 @@ mod tests {
         );
         stop.stop();
         thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_closing_connection_whose_peer_never_reads_is_cut_off_in_time() {
+        /// Answers anything with 16 MiB, then closes.
+        #[derive(Default)]
+        struct Flood {
+            closed: Vec<Closed>,
+        }
+        impl Service for Flood {
+            fn on_data(&mut self, cx: &mut Cx<'_>, conn: ConnId, _data: &[u8]) {
+                for _ in 0..256 {
+                    cx.send(conn, &[b'x'; 64 * 1024]);
+                }
+                cx.close(conn);
+            }
+            fn on_close(&mut self, _cx: &mut Cx<'_>, _conn: ConnId, why: Closed) {
+                self.closed.push(why);
+            }
+        }
+        let config = Config {
+            max_output: 32 << 20,
+            close_timeout: Duration::from_millis(300),
+            ..Config::default()
+        };
+        let (tcp, _udp, stop, thread) = start(Flood::default(), config);
+        let mut s = StdStream::connect(tcp).unwrap();
+        s.write_all(b"go").unwrap();
+        std::thread::sleep(Duration::from_millis(1000)); // never reading
+        stop.stop();
+        let flood = thread.join().unwrap();
+        assert_eq!(
+            flood.closed,
+            vec![Closed::ByService],
+            "cut off before the stop"
+        );
     }
 
     #[test]

@@ -106,6 +106,8 @@ struct Member {
     rooms: BTreeSet<String>,
     /// Bytes of an unfinished line. Empty (no allocation) between lines.
     lines: FrameDecoder,
+    /// It sent QUIT or broke a limit: the rest of what it sends is ignored.
+    leaving: bool,
     last_heard: Instant,
 }
 
@@ -136,6 +138,7 @@ impl Chat {
                 rooms: BTreeSet::new(),
                 lines: FrameDecoder::new(Framing::Lines),
                 last_heard: now,
+                leaving: false,
             },
         );
         out.push(Action::Send(
@@ -150,6 +153,9 @@ impl Chat {
         let Some(member) = self.members.get_mut(&conn) else {
             return;
         };
+        if member.leaving {
+            return; // after QUIT (or an error) nothing more is acted on
+        }
         member.last_heard = now;
         member.lines.push(bytes);
         loop {
@@ -159,21 +165,31 @@ impl Chat {
             match member.lines.next_message() {
                 Ok(Some(line)) => self.on_line(conn, &line, out),
                 Ok(None) => return,
-                Err(_) => {
-                    out.push(Action::Send(conn, b"ERR line too long\n".to_vec()));
+                Err(e) => {
+                    out.push(Action::Send(conn, format!("ERR {e}\n").into_bytes()));
                     out.push(Action::Close(conn));
-                    return;
                 }
+            }
+            if out.last() == Some(&Action::Close(conn)) {
+                // QUIT, or a broken limit: the lines after it in the same read are ignored.
+                if let Some(member) = self.members.get_mut(&conn) {
+                    member.leaving = true;
+                    member.lines = FrameDecoder::new(Framing::Lines);
+                }
+                return;
             }
         }
     }
 
     fn on_line(&mut self, conn: ConnId, line: &[u8], out: &mut Vec<Action>) {
-        let line = String::from_utf8_lossy(line);
-        let (command, rest) = line.split_once(' ').unwrap_or((&line, ""));
+        // Commands and names are ASCII; the text of SAY is any bytes and is passed on as is.
+        let (command, rest_bytes) = split_word(line);
+        let command = String::from_utf8_lossy(command);
+        let rest = String::from_utf8_lossy(rest_bytes);
+        let rest = rest.as_ref();
         let reply = |text: String| Action::Send(conn, format!("{text}\n").into_bytes());
         let nick = self.members[&conn].nick.clone();
-        match (command, nick) {
+        match (command.as_ref(), nick) {
             ("PING", _) => out.push(reply("PONG".into())),
             ("QUIT", _) => {
                 out.push(reply("BYE".into()));
@@ -222,21 +238,27 @@ impl Chat {
             }
             ("LEAVE", Some(nick)) => {
                 if !self.leave(conn, rest, &nick, out) {
-                    return out.push(reply(format!("ERR not in {rest}")));
+                    return out.push(reply(format!("ERR not in {rest:?}")));
                 }
                 out.push(reply(format!("OK LEAVE {rest}")));
             }
             ("SAY", Some(nick)) => {
-                let (room, text) = rest.split_once(' ').unwrap_or((rest, ""));
-                if !self.members[&conn].rooms.contains(room) {
-                    return out.push(reply(format!("ERR not in {room}")));
+                let (room, text) = split_word(rest_bytes);
+                let room = String::from_utf8_lossy(room);
+                if !self.members[&conn].rooms.contains(room.as_ref()) {
+                    return out.push(reply(format!("ERR not in {room:?}")));
                 }
-                self.broadcast(
-                    room,
-                    None,
-                    format!("MSG {room} {nick} {text}\n").as_bytes(),
-                    out,
-                );
+                let line = [
+                    b"MSG ",
+                    room.as_bytes(),
+                    b" ",
+                    nick.as_bytes(),
+                    b" ",
+                    text,
+                    b"\n",
+                ]
+                .concat();
+                self.broadcast(&room, None, &line, out);
             }
             _ => out.push(reply(format!("ERR unknown command {command:?}"))),
         }
@@ -245,7 +267,7 @@ impl Chat {
     /// Send `line` to every member of `room` but `except`.
     fn broadcast(&self, room: &str, except: Option<ConnId>, line: &[u8], out: &mut Vec<Action>) {
         // exercise: begin "Fan a line out to a room"
-        // hint: self.rooms[room] is the set of members' connections; skip `except` (the one who joined).
+        // hint: self.rooms[room] is the set of members' connections; skip `except` (the member the line is about, who joined or left).
         // hint: Push one Action::Send per member: the loop queues each copy and writes it when it can, so a slow member never holds up the others (and is dropped if its queue passes the bound).
         // hint: A room with no entry has no members: use self.rooms.get(room) and send nothing.
         for &member in self.rooms.get(room).into_iter().flatten() {
@@ -321,6 +343,15 @@ impl Chat {
             out.push(Action::Wake(conn, deadline));
         }
         // exercise: end
+    }
+}
+
+/// The first word of a line and the rest after one space: `SAY rust hi` gives `SAY`,
+/// `rust hi`.
+fn split_word(line: &[u8]) -> (&[u8], &[u8]) {
+    match line.iter().position(|&b| b == b' ') {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &[]),
     }
 }
 
@@ -483,6 +514,29 @@ mod tests {
                 Action::Close(7)
             ]
         );
+    }
+
+    #[test]
+    fn nothing_after_quit_is_acted_on_and_text_is_passed_on_as_bytes() {
+        let t0 = Instant::now();
+        let mut chat = Chat::new(Duration::from_secs(30));
+        let mut out = Vec::new();
+        chat.on_open(1, t0, &mut out);
+        chat.on_open(2, t0, &mut out);
+        chat.on_data(1, b"NICK ada\nJOIN r\n", t0, &mut out);
+        chat.on_data(2, b"NICK bob\nJOIN r\n", t0, &mut out);
+        out.clear();
+        chat.on_data(2, b"SAY r caf\xe9\nQUIT\nSAY r too late\n", t0, &mut out);
+        chat.on_data(2, b"SAY r later still\n", t0, &mut out);
+        assert_eq!(sent_to(&out, 2), "MSG r bob caf\u{fffd}\nBYE\n"); // (lossy only in this view)
+        let to_ada: Vec<&Vec<u8>> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(1, bytes) => Some(bytes),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(to_ada, vec![&b"MSG r bob caf\xe9\n".to_vec()]);
     }
 
     #[test]
