@@ -160,13 +160,16 @@ impl ChunkedDecoder {
                         self.state = State::Size;
                     }
                     other => {
+                        // Quote only the bytes that decided it, so that the message does not
+                        // depend on how many bytes happen to be buffered.
+                        let decided = if other[0] == b'\r' { 2 } else { 1 };
                         return Err(HttpError::new(
                             ErrorKind::MissingChunkCrlf,
                             format!(
                                 "chunk data is followed by {} instead of CRLF: the chunk size and the data disagree",
-                                quote(&other[..other.len().min(2)], 2)
+                                quote(&other[..decided.min(other.len())], 2)
                             ),
-                        ))
+                        ));
                     }
                 },
                 State::Trailers => {

@@ -73,6 +73,12 @@ impl Input {
         rest
     }
 
+    /// How many unread bytes the line search has already looked at (for tests).
+    #[cfg(test)]
+    pub(crate) fn searched(&self) -> usize {
+        self.scanned - self.start
+    }
+
     /// The next line, if its LF has arrived. The search looks at most `max_len + 1` bytes
     /// into the line (a line longer than `max_len` is refused by the caller anyway) and
     /// resumes where the last call stopped.

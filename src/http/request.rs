@@ -835,6 +835,26 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_header_is_searched_once_not_once_per_read() {
+        // CVE-2023-43669: a parser that searches the whole buffer again after every read does
+        // quadratic work on a head sent one byte at a time. Here each search starts where the
+        // last stopped: after every push, everything buffered has been searched exactly once.
+        let mut p = RequestParser::default();
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "v".repeat(20_000)
+        );
+        for (i, byte) in head.as_bytes().iter().enumerate() {
+            p.push(&[*byte]);
+            match p.next() {
+                Ok(None) => assert_eq!(p.input.searched(), p.buffered(), "after byte {i}"),
+                Ok(Some(Event::Head(h))) => assert_eq!(h.headers.len(), 2),
+                other => panic!("after byte {i}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn an_error_is_final() {
         let mut p = RequestParser::default();
         p.push(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n");
