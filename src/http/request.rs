@@ -200,7 +200,9 @@ impl RequestParser {
     }
 
     /// The bytes after the current request, for whoever speaks next on this connection: after
-    /// `Upgrade: websocket` (lesson 09) the client's first frames may already be here.
+    /// `Upgrade: websocket` (lesson 09) the client's first frames may already be here. Take them
+    /// right after that request's `End`, before calling `next` again (which would read them as
+    /// HTTP).
     pub fn take_unread(&mut self) -> Vec<u8> {
         self.input.take_all()
     }
@@ -714,7 +716,7 @@ pub fn annotate_head(bytes: &[u8]) -> Vec<Annotation> {
             if next > end {
                 notes.push(Annotation::new(
                     start..next,
-                    format!("blank line: the head ends ({next} bytes)"),
+                    format!("blank line: the head ends here ({next} bytes in all)"),
                 ));
                 if next < bytes.len() {
                     notes.push(Annotation::new(
