@@ -19,6 +19,8 @@ pub mod byte_layout;
 pub mod chart;
 mod catalog;
 mod lesson04;
+mod lesson05;
+mod lesson06;
 pub mod sequence;
 mod svg;
 
@@ -37,5 +39,8 @@ pub struct Diagram {
 
 /// Every diagram of the course, in lesson order, drawn from the code as it is now.
 pub fn catalog() -> Vec<Diagram> {
-    catalog::all()
+    let mut all = catalog::all();
+    all.extend(lesson05::diagrams());
+    all.extend(lesson06::diagrams());
+    all
 }
