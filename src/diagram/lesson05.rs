@@ -57,7 +57,7 @@ fn one_turn() -> Vec<Step> {
             .noted("Token(1024 + n): the token is how an event names its connection"),
         call(LOOP, SERVICE, "on_open(conn n, peer)"),
         call(LOOP, KERNEL, "accept4() = EAGAIN").noted("WouldBlock: nobody else is waiting, go on"),
-        Step::Divider("Token(1027), connection 3: read until WouldBlock".into()),
+        Step::Divider("Token(1027), connection 3: one read per turn".into()),
         call(LOOP, KERNEL, "recvfrom(fd, shared 64 KiB buffer) = 6"),
         call(LOOP, SERVICE, r#"on_data(conn 3, "hello\n")"#),
         call(SERVICE, LOOP, r#"cx.send(conn 3, "hello\n")"#)
@@ -65,9 +65,9 @@ fn one_turn() -> Vec<Step> {
         call(LOOP, KERNEL, "sendto(fd, 6 bytes) = 6")
             .noted("flushed after the callback; all of it taken, so no WRITABLE interest"),
         call(KERNEL, PEERS, r#""hello\n""#),
-        call(LOOP, KERNEL, "recvfrom(fd) = EAGAIN").noted(
-            "drained until the next edge; after 16 reads the connection goes on \
-             still_readable instead",
+        call(LOOP, LOOP, "still_readable.push(conn 3)").noted(
+            "its one read of this turn is used and did not end in WouldBlock: \
+             carried to the next turn, so no connection can take the loop for itself",
         ),
         note(
             LOOP,
@@ -84,13 +84,14 @@ fn one_turn() -> Vec<Step> {
             .noted("no queue for UDP: a full buffer drops the datagram"),
         call(KERNEL, PEERS, "the datagram, back"),
         call(LOOP, KERNEL, "recvfrom() = EAGAIN"),
-        Step::Divider("after the events: still_readable, then timers due".into()),
-        call(LOOP, KERNEL, "recvfrom() on each still_readable connection")
-            .noted("those that used up their 16 reads: served again before the loop sleeps"),
+        Step::Divider("after the events: timers due; next turn, the carried connections".into()),
         call(LOOP, LOOP, "timers.pop_due(now)")
             .noted("a min-heap; cancelled entries are stale and skipped"),
         call(LOOP, SERVICE, "on_timer(key)"),
-        call(LOOP, KERNEL, "epoll_wait(...): the next turn"),
+        call(LOOP, KERNEL, "epoll_wait(timeout 0): the next turn")
+            .noted("zero: connection 3 was carried, so do not sleep"),
+        call(LOOP, KERNEL, "recvfrom(fd) = EAGAIN")
+            .noted("connection 3 drained: read until WouldBlock, across turns; the next edge wakes it"),
         Step::Divider("SIGTERM: the self-pipe".into()),
         call(KERNEL, LOOP, "Token(512) READABLE")
             .noted("the signal handler only wrote one byte into a pipe"),
