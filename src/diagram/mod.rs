@@ -16,8 +16,8 @@
 pub use crate::layout::Field;
 
 pub mod byte_layout;
-pub mod chart;
 mod catalog;
+pub mod chart;
 mod lesson04;
 mod lesson05;
 mod lesson06;
