@@ -11,14 +11,49 @@ pub struct Lesson {
     pub title: &'static str,
     /// The reference binary's source, once the lesson is written.
     pub source: Option<&'static str>,
-    /// Library modules a starter includes (name, source), in dependency order.
-    pub modules: &'static [(&'static str, &'static str)],
+    /// Library modules a starter includes, in dependency order.
+    pub modules: &'static [Module],
+    /// Other files the binary's source includes (`include_str!`), as (path next to `main.rs`,
+    /// text): a starter writes them next to its `src/main.rs` so that the paths still work.
+    pub assets: &'static [(&'static str, &'static str)],
 }
 
-const TRACE: (&str, &str) = ("trace", include_str!("trace.rs"));
-const LAYOUT: (&str, &str) = ("layout", include_str!("layout.rs"));
-const FRAMING: (&str, &str) = ("framing", include_str!("framing.rs"));
-const EVENT_LOOP: (&str, &str) = ("event_loop", include_str!("event_loop.rs"));
+/// A library module a starter includes: its name, and its files as (path under `src/`, text).
+/// A one-file module has one (`trace.rs`); a folder module has `http/mod.rs` and the rest.
+#[derive(Debug)]
+pub struct Module {
+    pub name: &'static str,
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+const TRACE: Module = Module {
+    name: "trace",
+    files: &[("trace.rs", include_str!("trace.rs"))],
+};
+const LAYOUT: Module = Module {
+    name: "layout",
+    files: &[("layout.rs", include_str!("layout.rs"))],
+};
+const FRAMING: Module = Module {
+    name: "framing",
+    files: &[("framing.rs", include_str!("framing.rs"))],
+};
+const EVENT_LOOP: Module = Module {
+    name: "event_loop",
+    files: &[("event_loop.rs", include_str!("event_loop.rs"))],
+};
+/// A folder module: every file of `src/http/`.
+const HTTP: Module = Module {
+    name: "http",
+    files: &[
+        ("http/mod.rs", include_str!("http/mod.rs")),
+        ("http/chunked.rs", include_str!("http/chunked.rs")),
+        ("http/fields.rs", include_str!("http/fields.rs")),
+        ("http/input.rs", include_str!("http/input.rs")),
+        ("http/request.rs", include_str!("http/request.rs")),
+        ("http/response.rs", include_str!("http/response.rs")),
+    ],
+};
 
 const fn planned(number: u32, name: &'static str, title: &'static str) -> Lesson {
     Lesson {
@@ -27,6 +62,7 @@ const fn planned(number: u32, name: &'static str, title: &'static str) -> Lesson
         title,
         source: None,
         modules: &[],
+        assets: &[],
     }
 }
 
@@ -37,6 +73,7 @@ pub const LESSONS: &[Lesson] = &[
         title: "TCP echo: the socket API, a byte stream, half-close",
         source: Some(include_str!("../lessons/01-tcp-echo/main.rs")),
         modules: &[TRACE],
+        assets: &[],
     },
     Lesson {
         number: 2,
@@ -44,6 +81,7 @@ pub const LESSONS: &[Lesson] = &[
         title: "UDP echo: datagrams, loss and reordering",
         source: Some(include_str!("../lessons/02-udp-echo/main.rs")),
         modules: &[TRACE],
+        assets: &[],
     },
     Lesson {
         number: 3,
@@ -51,6 +89,7 @@ pub const LESSONS: &[Lesson] = &[
         title: "Framing: delimiters and length prefixes over a byte stream",
         source: Some(include_str!("../lessons/03-framing/main.rs")),
         modules: &[TRACE, LAYOUT, FRAMING],
+        assets: &[],
     },
     Lesson {
         number: 4,
@@ -58,6 +97,7 @@ pub const LESSONS: &[Lesson] = &[
         title: "A chat server with one thread per connection",
         source: Some(include_str!("../lessons/04-threaded-chat/main.rs")),
         modules: &[TRACE, LAYOUT, FRAMING],
+        assets: &[],
     },
     Lesson {
         number: 5,
@@ -65,6 +105,7 @@ pub const LESSONS: &[Lesson] = &[
         title: "An event loop with mio: non-blocking sockets, 10,000 connections",
         source: Some(include_str!("../lessons/05-mio-echo/main.rs")),
         modules: &[TRACE, EVENT_LOOP],
+        assets: &[],
     },
     Lesson {
         number: 6,
@@ -72,8 +113,25 @@ pub const LESSONS: &[Lesson] = &[
         title: "Chat on the event loop: rooms, slow consumers, timers",
         source: Some(include_str!("../lessons/06-mio-chat/main.rs")),
         modules: &[TRACE, LAYOUT, FRAMING, EVENT_LOOP],
+        assets: &[],
     },
-    planned(7, "07-http-server", "HTTP/1.1 on the event loop"),
+    Lesson {
+        number: 7,
+        name: "07-http-server",
+        title: "HTTP/1.1 on the event loop",
+        source: Some(include_str!("../lessons/07-http-server/main.rs")),
+        modules: &[TRACE, EVENT_LOOP, HTTP],
+        assets: &[
+            (
+                "static/index.html",
+                include_str!("../lessons/07-http-server/static/index.html"),
+            ),
+            (
+                "static/style.css",
+                include_str!("../lessons/07-http-server/static/style.css"),
+            ),
+        ],
+    },
     planned(
         8,
         "08-http-realtime",

@@ -133,14 +133,24 @@ pub fn starter(lesson: &Lesson) -> Result<(Vec<StarterFile>, Vec<Exercise>), Str
     let mut lib = String::from(
         "//! The parts of the course library this lesson builds on (a copy, for this starter).\n\n",
     );
-    for (module, text) in lesson.modules {
-        let (cut_text, found) = cut(text, lesson.number, exercises.len() + 1)
-            .map_err(|e| format!("src/{module}.rs: {e}"))?;
-        exercises.extend(found);
-        lib.push_str(&format!("pub mod {module};\n"));
+    for module in lesson.modules {
+        lib.push_str(&format!("pub mod {};\n", module.name));
+        // One file, or every file of a folder module (src/http/mod.rs, src/http/request.rs...).
+        for (path, text) in module.files {
+            let (cut_text, found) = cut(text, lesson.number, exercises.len() + 1)
+                .map_err(|e| format!("src/{path}: {e}"))?;
+            exercises.extend(found);
+            files.push(StarterFile {
+                path: format!("src/{path}"),
+                text: cut_text,
+            });
+        }
+    }
+    // What main.rs includes, where its include_str! paths look for it.
+    for (path, text) in lesson.assets {
         files.push(StarterFile {
-            path: format!("src/{module}.rs"),
-            text: cut_text,
+            path: format!("src/{path}"),
+            text: text.to_string(),
         });
     }
     let (main, found) =
@@ -271,6 +281,31 @@ mod tests {
     fn broken_markers_are_reported() {
         assert!(cut("// exercise: begin \"x\"\n", 1, 1).is_err());
         assert!(cut("// exercise: end\n", 1, 1).is_err());
+    }
+
+    #[test]
+    fn a_folder_module_is_written_whole_as_a_folder_with_the_lessons_assets() {
+        let lesson = crate::lessons::lesson(7).unwrap();
+        let (files, _) = starter(lesson).unwrap();
+        let file = |path: &str| files.iter().find(|f| f.path == path);
+        for path in [
+            "src/http/mod.rs",
+            "src/http/request.rs",
+            "src/http/response.rs",
+            "src/http/chunked.rs",
+            "src/http/fields.rs",
+            "src/http/input.rs",
+            "src/static/index.html",
+        ] {
+            assert!(file(path).is_some(), "the 07 starter has {path}");
+        }
+        let lib = &file("src/lib.rs").unwrap().text;
+        assert_eq!(lib.matches("pub mod http;").count(), 1, "{lib}");
+        assert!(!lib.contains("pub mod http/"), "{lib}");
+        assert!(file("src/http/mod.rs")
+            .unwrap()
+            .text
+            .contains("pub mod request;"));
     }
 
     #[test]
