@@ -1,11 +1,11 @@
-//! Finds the outside programs that peer tests talk to (python3, socat, nc), so that plain
-//! `cargo test` marks a test whose peer is missing as ignored, with the reason, instead of
+//! Finds the outside programs that peer tests talk to (python3, socat, nc, curl, wrk), so that
+//! plain `cargo test` marks a test whose peer is missing as ignored, with the reason, instead of
 //! failing it or passing it silently. `scripts/test.sh` installs every peer and sets
 //! NETCOURSE_REQUIRE_PEERS=1, which makes every peer test run (and fail if a peer is missing).
 
 use std::path::Path;
 
-const PEERS: &[&str] = &["python3", "socat", "nc"];
+const PEERS: &[&str] = &["python3", "socat", "nc", "curl", "wrk"];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The course's test command: install the outside programs the peer tests talk to (python3,
-# socat, nc), then run every test, peer tests included. Extra arguments go to `cargo test`.
+# socat, nc, curl, wrk), then run every test, peer tests included. Extra arguments go to
+# `cargo test`.
 #
 # Plain `cargo test` runs everything that needs no outside program and lists each peer test it
 # skipped, with the reason. Here NETCOURSE_REQUIRE_PEERS=1 makes every peer test run: one whose
@@ -12,6 +13,8 @@ packages=()
 command -v python3 >/dev/null || packages+=(python3)
 command -v socat >/dev/null || packages+=(socat)
 command -v nc >/dev/null || packages+=(netcat-openbsd)
+command -v curl >/dev/null || packages+=(curl)
+command -v wrk >/dev/null || packages+=(wrk)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing the test peers: ${packages[*]}"
   sudo=""
