@@ -55,7 +55,7 @@ pub type UdpId = usize;
 /// bring 64 KiB, and every message in it is handled before the next connection's turn, so a
 /// client that sends without pause would otherwise take the loop for itself. (Measured with
 /// `scripts/bench.sh`: a flooding chat client left ten others 2,018 round trips in 5 s with 4
-/// reads per turn, 120,423 with 1.) Reading "until WouldBlock" then spans several turns.
+/// reads per turn, 174,116 with 1.) Reading "until WouldBlock" then spans several turns.
 pub const READS_PER_TURN: usize = 1;
 
 // Token layout: listeners from 0, then UDP sockets, then the two wake-up sources, then
@@ -150,6 +150,11 @@ struct Conn {
     want_write: bool,
     /// In `Core::dirty`: to be flushed after the current callback.
     dirty: bool,
+    /// The turn in which it last had its reads: a connection is read once per turn, even if
+    /// it has an event *and* was carried over from the last turn.
+    read_turn: u64,
+    /// In `Core::still_readable`, to be read again next turn (so it is never listed twice).
+    carried: bool,
     /// Reading paused by backpressure?
     paused: bool,
     /// The peer sent end of stream.
@@ -184,6 +189,10 @@ struct Core {
     closing: Vec<ConnId>,
     /// Connections with bytes left unread: served again in the next turn, before it sleeps.
     still_readable: Vec<ConnId>,
+    /// Turns of the loop so far.
+    turn: u64,
+    /// Connections cut off because their output did not drain in time (reported by `run`).
+    cut_off: usize,
     /// After accept(2) failed (EMFILE), when to try the listeners again: with edge-triggered
     /// readiness the queued connections would otherwise wait for the next new client.
     accept_retry: Option<Instant>,
@@ -370,6 +379,8 @@ impl EventLoop {
                 dirty: Vec::new(),
                 dead: Vec::new(),
                 still_readable: Vec::new(),
+                turn: 0,
+                cut_off: 0,
                 closing: Vec::new(),
                 accept_retry: None,
                 config,
@@ -438,7 +449,13 @@ impl EventLoop {
 
             // Connections that used up their share of reads last turn: served after this
             // turn's events (each gets READS_PER_TURN reads per turn, no more).
+            self.core.turn += 1;
             let carried = std::mem::take(&mut self.core.still_readable);
+            for &conn in &carried {
+                if let Some(c) = self.core.conns.get_mut(conn).and_then(Option::as_mut) {
+                    c.carried = false; // it may list itself again, for the turn after this one
+                }
+            }
             // Sleep until an event, the next deadline, or not at all if a connection still has
             // unread bytes from last turn.
             let timeout = if !carried.is_empty() {
@@ -480,7 +497,6 @@ impl EventLoop {
                 self.read(service, conn, now);
             }
             if self.core.accept_retry.is_some_and(|at| at <= now) {
-                self.core.accept_retry = None;
                 for listener in 0..self.listeners.len() {
                     self.accept(service, listener, now);
                 }
@@ -497,7 +513,7 @@ impl EventLoop {
                     trace.log(format_args!(
                         "shutdown complete ({open} connections cut off)"
                     ));
-                    return Ok(open);
+                    return Ok(open + self.core.cut_off);
                 }
             }
         }
@@ -522,6 +538,7 @@ impl EventLoop {
                     .is_some_and(|at| at <= now)
             });
         self.core.closing = waiting;
+        self.core.cut_off += late.len();
         for conn in late {
             let why = self.core.conns[conn]
                 .as_ref()
@@ -599,13 +616,18 @@ impl EventLoop {
         loop {
             let (mut stream, peer) = match self.listeners[listener].accept() {
                 Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.core.accept_retry = None; // the queue is empty: nothing to retry
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // EMFILE and friends: the connection stays queued in the kernel. No new
                     // event will come for it (edge-triggered), so try again shortly rather than
                     // spin now: descriptors may have been freed by then.
-                    eprintln!("accept failed: {e}; trying again in {ACCEPT_RETRY:?}");
+                    if self.core.accept_retry.is_none() {
+                        eprintln!("accept failed: {e}; trying again every {ACCEPT_RETRY:?}");
+                    }
                     self.core.accept_retry = Some(now + ACCEPT_RETRY);
                     return;
                 }
@@ -630,6 +652,8 @@ impl EventLoop {
                 written: 0,
                 want_write: false,
                 dirty: false,
+                read_turn: 0,
+                carried: false,
                 paused: false,
                 eof: false,
                 closing: None,
@@ -650,6 +674,12 @@ impl EventLoop {
         // hint: Fairness: after READS_PER_TURN reads, push conn onto self.core.still_readable and return; the loop comes back before it sleeps.
         // hint: Do not read a connection that is paused (backpressure), closing, or already at end of stream.
         let trace = self.core.config.trace;
+        let turn = self.core.turn;
+        match self.core.conns.get_mut(conn).and_then(Option::as_mut) {
+            None => return,
+            Some(c) if c.read_turn == turn => return, // it has had its share this turn
+            Some(c) => c.read_turn = turn,
+        }
         for _ in 0..READS_PER_TURN {
             let Some(c) = self.core.conns.get_mut(conn).and_then(Option::as_mut) else {
                 return;
@@ -698,8 +728,13 @@ impl EventLoop {
                 }
             }
         }
-        // Its share is used up and bytes may remain: come back before sleeping.
-        self.core.still_readable.push(conn);
+        // Its share is used up and bytes may remain: come back next turn, before sleeping.
+        if let Some(c) = self.core.conns.get_mut(conn).and_then(Option::as_mut) {
+            if !c.carried {
+                c.carried = true;
+                self.core.still_readable.push(conn);
+            }
+        }
         // exercise: end
     }
 
@@ -797,8 +832,9 @@ impl EventLoop {
                 if pause { "pause" } else { "resume" }
             ));
             c.paused = pause;
-            if !pause {
-                self.core.still_readable.push(conn); // bytes may have waited meanwhile
+            if !pause && !c.carried {
+                c.carried = true; // bytes may have waited meanwhile: read it next turn
+                self.core.still_readable.push(conn);
             }
         }
         let want_write = queued > 0;
