@@ -90,6 +90,10 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Like any command-line tool: `course hint 01 --all | head` ends quietly when head stops
+    // reading. (Rust ignores SIGPIPE by default, which turns the closed pipe into a panic.)
+    // SAFETY: restoring the default action of a signal has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     match Cli::parse().command {
         Command::Check {
             lesson,
