@@ -511,7 +511,8 @@ impl EventLoop {
                 let open = self.core.conns.iter().flatten().count();
                 if open == 0 || now >= deadline {
                     trace.log(format_args!(
-                        "shutdown complete ({open} connections cut off)"
+                        "shutdown complete ({} connections cut off)",
+                        open + self.core.cut_off
                     ));
                     return Ok(open + self.core.cut_off);
                 }
@@ -671,7 +672,8 @@ impl EventLoop {
         // hint: mio is edge-triggered: one READABLE event per arrival, so read until read() returns Err with ErrorKind::WouldBlock, or the bytes left in the kernel never wake you again.
         // hint: Ok(0) is end of stream: set c.eof and call service.on_eof; Ok(n): hand &self.buf[..n] to service.on_data; after every callback call self.settle(service, now).
         // hint: Any other error (ECONNRESET...) ends the connection: push (conn, Closed::Error) onto self.core.dead and settle.
-        // hint: Fairness: after READS_PER_TURN reads, push conn onto self.core.still_readable and return; the loop comes back before it sleeps.
+        // hint: Fairness: one read per connection per turn. Remember the turn in c.read_turn and return at once if it was already read this turn (it may have an event and be carried).
+        // hint: After its READS_PER_TURN reads, if it did not hit WouldBlock, push conn onto self.core.still_readable, once: c.carried says whether it is already listed.
         // hint: Do not read a connection that is paused (backpressure), closing, or already at end of stream.
         let trace = self.core.config.trace;
         let turn = self.core.turn;
