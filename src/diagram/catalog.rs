@@ -5,7 +5,8 @@
 //! layout is drawn from the field table that sits next to the encoder.
 
 use super::byte_layout::{render_layout_with_example, Example};
-use super::sequence::{render_sequence, Arrow, Sequence, Step};
+use super::sequence::build::*;
+use super::sequence::{render_sequence, Sequence, Step};
 use super::Diagram;
 use crate::framing::{self, Framing, LENGTH_PREFIX_LAYOUT};
 use crate::trace::quote;
@@ -176,59 +177,4 @@ fn length_prefix() -> String {
         parts,
     };
     render_layout_with_example(LENGTH_PREFIX_TITLE, LENGTH_PREFIX_LAYOUT, &example)
-}
-
-// ---- Building steps ------------------------------------------------------------------------
-
-/// Something a program does: a system call, its return, or data it sends.
-fn call(from: usize, to: usize, label: &str) -> Step {
-    message(from, to, label, Arrow::Solid)
-}
-
-/// A packet the kernel sends on its own (handshake, ACK, FIN).
-fn packet(from: usize, to: usize, label: &str) -> Step {
-    message(from, to, label, Arrow::Dashed)
-}
-
-/// Sent and never delivered.
-fn lost(from: usize, to: usize, label: &str) -> Step {
-    message(from, to, label, Arrow::Lost)
-}
-
-fn message(from: usize, to: usize, label: &str, style: Arrow) -> Step {
-    Step::Message {
-        from,
-        to,
-        label: label.to_string(),
-        note: None,
-        style,
-    }
-}
-
-fn state(actor: usize, state: &str) -> Step {
-    Step::State {
-        actor,
-        state: state.to_string(),
-    }
-}
-
-fn note(actor: usize, text: &str) -> Step {
-    Step::Note {
-        actor,
-        text: text.to_string(),
-    }
-}
-
-/// `.noted("...")` adds a comment under a message.
-trait Noted {
-    fn noted(self, text: &str) -> Step;
-}
-
-impl Noted for Step {
-    fn noted(mut self, text: &str) -> Step {
-        if let Step::Message { note, .. } = &mut self {
-            *note = Some(text.to_string());
-        }
-        self
-    }
 }

@@ -7,7 +7,8 @@
 //! bound, backpressure above 64 KiB, and a 30 s idle timeout. Lifelines are threads; the
 //! clients' sockets are named in the labels.
 
-use super::sequence::{render_sequence, Arrow, Sequence, Step};
+use super::sequence::build::*;
+use super::sequence::{render_sequence, Sequence, Step};
 use super::Diagram;
 
 const TITLE: &str = "Lesson 04: two threads per client, one lock, a slow consumer dropped";
@@ -107,37 +108,6 @@ fn threads() -> Vec<Step> {
         )
         .noted("ada's writer writes it, then shutdown(SHUT_WR); bob gets LEFT rust ada"),
     ]
-}
-
-fn call(from: usize, to: usize, label: &str) -> Step {
-    Step::Message {
-        from,
-        to,
-        label: label.to_string(),
-        note: None,
-        style: Arrow::Solid,
-    }
-}
-
-fn note(actor: usize, text: &str) -> Step {
-    Step::Note {
-        actor,
-        text: text.to_string(),
-    }
-}
-
-/// `.noted("...")` adds a comment under a message.
-trait Noted {
-    fn noted(self, text: &str) -> Step;
-}
-
-impl Noted for Step {
-    fn noted(mut self, text: &str) -> Step {
-        if let Step::Message { note, .. } = &mut self {
-            *note = Some(text.to_string());
-        }
-        self
-    }
 }
 
 #[cfg(test)]

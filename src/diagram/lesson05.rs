@@ -6,7 +6,8 @@
 //! binary, and the tokens are the loop's layout (listeners from 0, UDP sockets from 256, the
 //! signal pipe 512, the waker 513, connections from 1024).
 
-use super::sequence::{render_sequence, Arrow, Sequence, Step};
+use super::sequence::build::*;
+use super::sequence::{render_sequence, Sequence, Step};
 use super::Diagram;
 
 const TITLE: &str = "Lesson 05: one turn of the event loop";
@@ -104,37 +105,6 @@ fn one_turn() -> Vec<Step> {
         call(LOOP, KERNEL, "flush, shutdown(SHUT_WR), close()")
             .noted("for every connection, within 5 s"),
     ]
-}
-
-fn call(from: usize, to: usize, label: &str) -> Step {
-    Step::Message {
-        from,
-        to,
-        label: label.to_string(),
-        note: None,
-        style: Arrow::Solid,
-    }
-}
-
-fn note(actor: usize, text: &str) -> Step {
-    Step::Note {
-        actor,
-        text: text.to_string(),
-    }
-}
-
-/// `.noted("...")` adds a comment under a message.
-trait Noted {
-    fn noted(self, text: &str) -> Step;
-}
-
-impl Noted for Step {
-    fn noted(mut self, text: &str) -> Step {
-        if let Step::Message { note, .. } = &mut self {
-            *note = Some(text.to_string());
-        }
-        self
-    }
 }
 
 #[cfg(test)]

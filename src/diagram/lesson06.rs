@@ -6,7 +6,8 @@
 //! `on_timer`) and the loop under it (`Cx::send`, `flush`, `finish` in `src/event_loop.rs`),
 //! with the reference's numbers: a 256 KiB queue bound (`--max-queue`) and a 30 s idle timeout.
 
-use super::sequence::{render_sequence, Arrow, Sequence, Step};
+use super::sequence::build::*;
+use super::sequence::{render_sequence, Sequence, Step};
 use super::Diagram;
 
 const TITLE: &str =
@@ -96,37 +97,6 @@ fn fan_out() -> Vec<Step> {
             .noted("then Close: flushed, shutdown(SHUT_WR), close()"),
         call(LOOP, ADA, "LEFT rust bob"),
     ]
-}
-
-fn call(from: usize, to: usize, label: &str) -> Step {
-    Step::Message {
-        from,
-        to,
-        label: label.to_string(),
-        note: None,
-        style: Arrow::Solid,
-    }
-}
-
-fn note(actor: usize, text: &str) -> Step {
-    Step::Note {
-        actor,
-        text: text.to_string(),
-    }
-}
-
-/// `.noted("...")` adds a comment under a message.
-trait Noted {
-    fn noted(self, text: &str) -> Step;
-}
-
-impl Noted for Step {
-    fn noted(mut self, text: &str) -> Step {
-        if let Step::Message { note, .. } = &mut self {
-            *note = Some(text.to_string());
-        }
-        self
-    }
 }
 
 #[cfg(test)]

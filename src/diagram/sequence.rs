@@ -730,3 +730,61 @@ mod tests {
         render_sequence(&seq);
     }
 }
+
+/// Short builders for the step tables of the diagrams: `call(a, b, "write()").noted("...")`.
+pub mod build {
+    use super::{Arrow, Step};
+
+    /// Something a program does: a system call, its return, or data it sends.
+    pub fn call(from: usize, to: usize, label: &str) -> Step {
+        message(from, to, label, Arrow::Solid)
+    }
+
+    /// A packet the kernel sends on its own (handshake, ACK, FIN).
+    pub fn packet(from: usize, to: usize, label: &str) -> Step {
+        message(from, to, label, Arrow::Dashed)
+    }
+
+    /// Sent and never delivered.
+    pub fn lost(from: usize, to: usize, label: &str) -> Step {
+        message(from, to, label, Arrow::Lost)
+    }
+
+    pub fn message(from: usize, to: usize, label: &str, style: Arrow) -> Step {
+        Step::Message {
+            from,
+            to,
+            label: label.to_string(),
+            note: None,
+            style,
+        }
+    }
+
+    pub fn state(actor: usize, state: &str) -> Step {
+        Step::State {
+            actor,
+            state: state.to_string(),
+        }
+    }
+
+    pub fn note(actor: usize, text: &str) -> Step {
+        Step::Note {
+            actor,
+            text: text.to_string(),
+        }
+    }
+
+    /// `.noted("...")` adds a comment under a message.
+    pub trait Noted {
+        fn noted(self, text: &str) -> Step;
+    }
+
+    impl Noted for Step {
+        fn noted(mut self, text: &str) -> Step {
+            if let Step::Message { note, .. } = &mut self {
+                *note = Some(text.to_string());
+            }
+            self
+        }
+    }
+}
