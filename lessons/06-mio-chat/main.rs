@@ -285,18 +285,7 @@ impl Chat {
             .get_mut(&conn)
             .is_some_and(|m| m.rooms.remove(room));
         if removed {
-            if let Some(members) = self.rooms.get_mut(room) {
-                members.remove(&conn);
-                if members.is_empty() {
-                    self.rooms.remove(room);
-                }
-            }
-            self.broadcast(
-                room,
-                Some(conn),
-                format!("LEFT {room} {nick}\n").as_bytes(),
-                out,
-            );
+            self.left(conn, room, nick, out);
         }
         removed
     }
@@ -309,20 +298,21 @@ impl Chat {
         if let Some(nick) = &member.nick {
             self.nicks.remove(nick);
             for room in &member.rooms {
-                if let Some(members) = self.rooms.get_mut(room) {
-                    members.remove(&conn);
-                    if members.is_empty() {
-                        self.rooms.remove(room);
-                    }
-                }
-                self.broadcast(
-                    room,
-                    Some(conn),
-                    format!("LEFT {room} {nick}\n").as_bytes(),
-                    out,
-                );
+                self.left(conn, room, nick, out);
             }
         }
+    }
+
+    /// Take `conn` out of the room's member list (the room goes when empty) and announce it.
+    fn left(&mut self, conn: ConnId, room: &str, nick: &str, out: &mut Vec<Action>) {
+        if let Some(members) = self.rooms.get_mut(room) {
+            members.remove(&conn);
+            if members.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+        let line = format!("LEFT {room} {nick}\n");
+        self.broadcast(room, Some(conn), line.as_bytes(), out);
     }
 
     /// A connection's wake-up time has come: close it if it has been silent for the whole
