@@ -24,6 +24,7 @@ mod lesson01;
 mod lesson02;
 mod lesson03;
 mod lesson05;
+mod lesson07;
 pub mod procfs;
 mod report;
 mod server;
@@ -79,6 +80,7 @@ pub fn suites() -> &'static [Suite] {
         chat::SUITE04,
         lesson05::SUITE,
         chat::SUITE06,
+        lesson07::SUITE,
     ]
 }
 
