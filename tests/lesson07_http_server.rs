@@ -5,9 +5,11 @@
 mod common;
 
 use common::*;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The reference server on a free port, with extra flags; stopped when the Peer is dropped.
@@ -389,4 +391,416 @@ fn wrk_for_two_seconds_sees_no_errors_and_only_2xx() {
         .and_then(|(n, _)| n.parse().ok())
         .unwrap_or_else(|| panic!("no request count in: {report}"));
     assert!(requests > 100, "{report}");
+}
+
+// ---- The grader: the reference passes, an independent server passes, each mistake is caught ----
+
+const LESSON: u32 = 7;
+
+#[test]
+fn reference_server_passes_every_check() {
+    let cmd = format!(
+        "{} --header-timeout 1",
+        reference_cmd(env!("CARGO_BIN_EXE_07-http-server"))
+    );
+    assert_passes(LESSON, netcourse::grader::Target::Command(cmd));
+}
+
+#[test]
+fn an_independent_server_passes_every_check() {
+    assert_passes(LESSON, netcourse::grader::Target::Running(start(None)));
+}
+
+/// One mistake to switch on in [`serve`]. Each is a bug learners really write.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mistake {
+    /// Closes the connection after every response, HTTP/1.1 or not.
+    ClosesAfterEachResponse,
+    /// Answers the first request of a read and throws the rest of the buffer away.
+    FirstRequestPerRead,
+    /// Collects the requests of a read on a stack and answers them last first.
+    AnswersLastFirst,
+    /// Takes each read as one whole request: half a head is a 400.
+    OneReadOneRequest,
+    /// Never reads a body: its bytes are taken for the next request.
+    IgnoresContentLength,
+    /// Answers 411 to a chunked body.
+    NoChunkedBodies,
+    /// Answers HEAD like GET, body included.
+    BodyWithHead,
+    /// Answers every refusal with 400.
+    Every400,
+    /// Buffers heads and bodies of any size.
+    NoLimits,
+    /// A 405 without Allow.
+    NoAllow,
+    /// Waits for the rest of a head for ever.
+    NoHeaderTimeout,
+    /// Keeps HTTP/1.0 connections open like HTTP/1.1 ones.
+    KeepsHttp10Open,
+    /// Unwraps what it parses: the first malformed request takes the server down.
+    DiesOnGarbage,
+}
+
+/// What [`serve`] knows of its server: the mistake, and whether it has "crashed".
+struct Site {
+    mistake: Option<Mistake>,
+    addr: SocketAddr,
+    dead: AtomicBool,
+}
+
+const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+const MAX_REQUEST_LINE: usize = 8 * 1024;
+const MAX_HEAD: usize = 32 * 1024;
+const MAX_BODY: usize = 1 << 20;
+
+/// A thread-per-connection HTTP/1.1 server with at most one mistake. A connection thread that
+/// "crashes" (`Site::dead`) wakes the accept loop, which then closes the listener, as a
+/// process's death would.
+fn start(mistake: Option<Mistake>) -> Vec<netcourse::grader::Listener> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let site = Arc::new(Site {
+        mistake,
+        addr,
+        dead: AtomicBool::new(false),
+    });
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            if site.dead.load(Ordering::SeqCst) {
+                return; // the listener closes with this thread
+            }
+            let site = site.clone();
+            std::thread::spawn(move || serve(conn, &site));
+        }
+    });
+    vec![netcourse::grader::Listener {
+        scheme: "http".into(),
+        addr,
+    }]
+}
+
+/// Why a request could not be read: a status to answer, or nothing to say.
+enum Refuse {
+    Status(u16),
+    Gone,
+}
+
+/// One connection: read requests, answer them, until a side closes.
+fn serve(mut conn: TcpStream, site: &Site) {
+    use Mistake::*;
+    let is = |m: Mistake| site.mistake == Some(m);
+    let mut buf: Vec<u8> = Vec::new();
+    // Answers not yet written: they go out when no complete request is left to answer.
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let request = match read_request(&mut conn, &mut buf, site, &mut pending) {
+            Ok(r) => r,
+            Err(Refuse::Gone) => return,
+            Err(Refuse::Status(status)) => {
+                if is(DiesOnGarbage) && status == 400 {
+                    site.dead.store(true, Ordering::SeqCst);
+                    let _ = TcpStream::connect(site.addr); // wake the accept loop to die
+                    panic!("unwrap on a malformed request");
+                }
+                let status = if is(Every400) { 400 } else { status };
+                pending.push(response(status, &[], "", true));
+                flush(&mut conn, &mut pending, site);
+                linger_and_close(conn);
+                return;
+            }
+        };
+        let (method, path, version, headers, body) = request;
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        let connection = header("connection").unwrap_or("").to_ascii_lowercase();
+        let keep_alive = !is(ClosesAfterEachResponse)
+            && if version == "HTTP/1.0" && !is(KeepsHttp10Open) {
+                connection == "keep-alive"
+            } else {
+                connection != "close"
+            };
+        let close = if keep_alive {
+            ""
+        } else {
+            "Connection: close\r\n"
+        };
+        let allowed = match path.as_str() {
+            "/" => Some("GET, HEAD"),
+            "/api/echo" => Some("POST"),
+            _ => None,
+        };
+        let known = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"].contains(&method.as_str());
+        let answer = match allowed {
+            _ if !known => response(501, &[], close, false),
+            None => response(404, b"404 not here\n", close, false),
+            Some(allow) if !allow.split(", ").any(|m| m == method) => {
+                let extra = if is(NoAllow) {
+                    close.to_string()
+                } else {
+                    format!("{close}Allow: {allow}\r\n")
+                };
+                response(405, b"405 wrong method\n", &extra, false)
+            }
+            Some(_) if path == "/api/echo" => response(200, &body, close, false),
+            Some(_) => {
+                let page = response(200, b"<!doctype html><p>hello</p>\n", close, false);
+                if method == "HEAD" && !is(BodyWithHead) {
+                    let end = page.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    page[..end].to_vec()
+                } else {
+                    page
+                }
+            }
+        };
+        pending.push(answer);
+        if is(FirstRequestPerRead) {
+            buf.clear();
+        }
+        if !keep_alive {
+            flush(&mut conn, &mut pending, site);
+            linger_and_close(conn);
+            return;
+        }
+    }
+}
+
+type Request = (String, String, String, Vec<(String, String)>, Vec<u8>);
+
+/// Read the next request off `buf` (reading more as needed, and writing `pending` answers
+/// before blocking: a request already buffered is answered without waiting).
+fn read_request(
+    conn: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    site: &Site,
+    pending: &mut Vec<Vec<u8>>,
+) -> Result<Request, Refuse> {
+    use Mistake::*;
+    let is = |m: Mistake| site.mistake == Some(m);
+    let mut started: Option<Instant> = (!buf.is_empty()).then(Instant::now);
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let line_len = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+        if !is(NoLimits) && line_len > MAX_REQUEST_LINE {
+            return Err(Refuse::Status(414));
+        }
+        if !is(NoLimits) && buf.len() > MAX_HEAD {
+            return Err(Refuse::Status(431));
+        }
+        if is(OneReadOneRequest) && !buf.is_empty() {
+            return Err(Refuse::Status(400));
+        }
+        flush(conn, pending, site);
+        let timeout = match started {
+            Some(_) if is(NoHeaderTimeout) => None,
+            Some(at) => Some(
+                HEADER_TIMEOUT
+                    .checked_sub(at.elapsed())
+                    .ok_or(Refuse::Status(408))?
+                    .max(Duration::from_millis(1)),
+            ),
+            None => Some(Duration::from_secs(30)),
+        };
+        conn.set_read_timeout(timeout).unwrap();
+        match read_more(conn, buf) {
+            Ok(true) => {}
+            Ok(false) => return Err(Refuse::Gone),
+            Err(e)
+                if started.is_some()
+                    && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                return Err(Refuse::Status(408))
+            }
+            Err(_) => return Err(Refuse::Gone),
+        }
+        started.get_or_insert_with(Instant::now);
+    };
+    let head: Vec<u8> = buf.drain(..head_end).collect();
+    let Ok(head) = String::from_utf8(head) else {
+        return Err(Refuse::Status(400));
+    };
+    let mut lines = head.trim_end().split("\r\n");
+    let parts: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+    let [method, target, version] = parts[..] else {
+        return Err(Refuse::Status(400));
+    };
+    if method.is_empty()
+        || !method.bytes().all(|b| b.is_ascii_uppercase())
+        || !target.starts_with('/')
+    {
+        return Err(Refuse::Status(400));
+    }
+    match version {
+        "HTTP/1.1" | "HTTP/1.0" => {}
+        v if v.starts_with("HTTP/") && v.len() == 8 => return Err(Refuse::Status(505)),
+        _ => return Err(Refuse::Status(400)),
+    }
+    let mut headers = Vec::new();
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(Refuse::Status(400));
+        };
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _): &&(String, String)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let mut body = Vec::new();
+    if is(IgnoresContentLength) {
+        // The mistake: the body is left in `buf`, to be parsed as the next request.
+    } else if let Some(coding) = header("transfer-encoding") {
+        if is(NoChunkedBodies) {
+            return Err(Refuse::Status(411));
+        }
+        if !coding.eq_ignore_ascii_case("chunked") {
+            return Err(Refuse::Status(501));
+        }
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        loop {
+            let line = read_line(conn, buf)?;
+            let size = usize::from_str_radix(line.split(';').next().unwrap_or(""), 16)
+                .map_err(|_| Refuse::Status(400))?;
+            if !is(NoLimits) && body.len() + size > MAX_BODY {
+                return Err(Refuse::Status(413));
+            }
+            if size == 0 {
+                while !read_line(conn, buf)?.is_empty() {}
+                break;
+            }
+            while buf.len() < size + 2 {
+                if !read_more(conn, buf).map_err(|_| Refuse::Gone)? {
+                    return Err(Refuse::Gone);
+                }
+            }
+            body.extend(buf.drain(..size));
+            if buf.drain(..2).as_slice() != b"\r\n" {
+                return Err(Refuse::Status(400));
+            }
+        }
+    } else if let Some(length) = header("content-length") {
+        let length: usize = length.parse().map_err(|_| Refuse::Status(400))?;
+        if !is(NoLimits) && length > MAX_BODY {
+            return Err(Refuse::Status(413));
+        }
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        while buf.len() < length {
+            if !read_more(conn, buf).map_err(|_| Refuse::Gone)? {
+                return Err(Refuse::Gone);
+            }
+        }
+        body = buf.drain(..length).collect();
+    }
+    Ok((
+        method.to_string(),
+        target.to_string(),
+        version.to_string(),
+        headers,
+        body,
+    ))
+}
+
+/// Read once into `buf`; false at end of stream.
+fn read_more(conn: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    let mut chunk = [0u8; 16 * 1024];
+    let n = conn.read(&mut chunk)?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n > 0)
+}
+
+/// A CRLF-terminated line of a chunked body, without the CRLF.
+fn read_line(conn: &mut TcpStream, buf: &mut Vec<u8>) -> Result<String, Refuse> {
+    loop {
+        if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line: Vec<u8> = buf.drain(..i + 2).collect();
+            return String::from_utf8(line[..i].to_vec()).map_err(|_| Refuse::Status(400));
+        }
+        if buf.len() > 1024 {
+            return Err(Refuse::Status(400));
+        }
+        if !read_more(conn, buf).map_err(|_| Refuse::Gone)? {
+            return Err(Refuse::Gone);
+        }
+    }
+}
+
+/// A whole response with a Content-Length body; `extra` is more header lines.
+fn response(status: u16, body: &[u8], extra: &str, close: bool) -> Vec<u8> {
+    let close = if close { "Connection: close\r\n" } else { "" };
+    let mut out = format!(
+        "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\n{extra}{close}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Write the answers waiting, in order (or last first, with that mistake).
+fn flush(conn: &mut TcpStream, pending: &mut Vec<Vec<u8>>, site: &Site) {
+    if site.mistake == Some(Mistake::AnswersLastFirst) {
+        pending.reverse();
+    }
+    for answer in pending.drain(..) {
+        let _ = conn.write_all(&answer);
+    }
+}
+
+/// Stop sending, read (and drop) what the client still sends for a moment, then close: a
+/// close with unread input would be a reset that can destroy the answer.
+fn linger_and_close(mut conn: TcpStream) {
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    conn.set_read_timeout(Some(Duration::from_millis(300))).ok();
+    let _ = std::io::copy(&mut (&mut conn).take(1 << 20), &mut std::io::sink());
+}
+
+/// Which mistake must fail which checks. Together they must trip every check.
+fn broken_servers() -> Vec<Broken> {
+    use Mistake::*;
+    let cases: &[(Mistake, &'static [&'static str])] = &[
+        // The slowest first: its check waits 30 s for a timeout that never comes.
+        (NoHeaderTimeout, &["has_no_header_timeout"]),
+        (ClosesAfterEachResponse, &["closes_keep_alive_connections"]),
+        (
+            FirstRequestPerRead,
+            &["answers_only_the_first_pipelined_request"],
+        ),
+        (
+            AnswersLastFirst,
+            &["answers_pipelined_requests_out_of_order"],
+        ),
+        (OneReadOneRequest, &["assumes_one_read_is_one_request"]),
+        (IgnoresContentLength, &["ignores_content_length"]),
+        (NoChunkedBodies, &["rejects_chunked_request_bodies"]),
+        (BodyWithHead, &["sends_a_body_with_head"]),
+        (Every400, &["wrong_status_for_bad_input"]),
+        (NoLimits, &["wrong_status_for_bad_input"]),
+        (NoAllow, &["no_allow_header_on_405"]),
+        (KeepsHttp10Open, &["http10_client_kept_waiting"]),
+        (DiesOnGarbage, &["dies_on_malformed_input"]),
+    ];
+    cases
+        .iter()
+        .map(|&(m, must_fail)| broken(format!("{m:?}"), move || start(Some(m)), must_fail))
+        .collect()
+}
+
+#[test]
+fn every_check_is_proven_by_a_broken_server() {
+    assert_every_check_is_caught(LESSON, &broken_servers());
+}
+
+#[test]
+fn each_broken_server_is_caught() {
+    quiet_broken_server_panics();
+    let broken = broken_servers();
+    assert_all_caught_by_workers(LESSON, &broken, broken.len());
 }

@@ -594,13 +594,17 @@ fn pipelined_in_order(ctx: &Ctx) -> Result<(), Failure> {
             .iter()
             .position(|(_, s, b)| *s == r.status && b.is_none_or(|b| b == r.body));
         if answers_which.is_some_and(|j| j != i) {
-            return Err(Failure::new(format!(
+            let failure = Failure::new(format!(
                 "{what}: it is the answer to the {} request",
                 ordinal(answers_which.unwrap_or(0))
             ))
-            .sent(&sent)
-            .expected(&[&r.status_line_with(*status)[..], body.unwrap_or_default()].concat())
-            .received(&[&r.head[..], &r.body].concat()));
+            .sent(&sent);
+            return Err(match body {
+                Some(body) => failure.expected(body).received(&r.body),
+                None => failure
+                    .expected(&r.status_line_with(*status))
+                    .received(&r.head),
+            });
         }
         match body {
             Some(body) => expect_echo(&r, body, &sent, &what)?,
