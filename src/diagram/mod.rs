@@ -21,6 +21,7 @@ pub mod chart;
 mod lesson04;
 mod lesson05;
 mod lesson06;
+mod lesson07;
 pub mod sequence;
 mod svg;
 
@@ -42,5 +43,6 @@ pub fn catalog() -> Vec<Diagram> {
     let mut all = catalog::all();
     all.extend(lesson05::diagrams());
     all.extend(lesson06::diagrams());
+    all.extend(lesson07::diagrams());
     all
 }
