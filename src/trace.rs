@@ -207,7 +207,9 @@ pub fn annotated_hexdump(data: &[u8], fields: &[Annotation]) -> String {
             let indent = 8 + (from - start) * 3;
             let width = (to - from) * 3 - 1;
             // Name the field once: on the line where it starts (or the first line shown).
-            let label = if from == field.bytes.start || from == start && line == keep {
+            let label = if from == field.bytes.start
+                || (from == start && line == keep && data.len() > MAX_DUMP)
+            {
                 field.label.as_str()
             } else {
                 "(continued)"
@@ -260,6 +262,14 @@ mod tests {
         assert!(lines[0].ends_with("....REV a"));
         assert_eq!(lines[1], "        ^^^^^^^^^^^ length = 5");
         assert_eq!(lines[2], "                    ^^^^^^^^^^^^^^ payload");
+    }
+
+    #[test]
+    fn a_long_field_is_named_once_and_then_continued() {
+        let data = vec![b'x'; 200];
+        let dump = annotated_hexdump(&data, &[Annotation::new(0..200, "header")]);
+        assert_eq!(dump.matches(" header").count(), 1, "{dump}");
+        assert_eq!(dump.matches("(continued)").count(), 12, "{dump}");
     }
 
     #[test]
