@@ -54,13 +54,15 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
     let home = scratch("starter-home");
     // One target folder for all starters: their dependencies are built once.
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("starter-target");
-    for (lesson, name) in [
-        ("01", "01-tcp-echo"),
-        ("02", "02-udp-echo"),
-        ("03", "03-framing"),
-        ("04", "04-threaded-chat"),
-        ("05", "05-mio-echo"),
-        ("06", "06-mio-chat"),
+    // Extra arguments for the starter's server, as a learner would pass them for grading.
+    for (lesson, name, extra) in [
+        ("01", "01-tcp-echo", ""),
+        ("02", "02-udp-echo", ""),
+        ("03", "03-framing", ""),
+        ("04", "04-threaded-chat", ""),
+        ("05", "05-mio-echo", ""),
+        ("06", "06-mio-chat", ""),
+        ("07", "07-http-server", " --header-timeout 1"),
     ] {
         let dir = home.join(format!("starter-{lesson}"));
         let out = course(&home, &["new", lesson, dir.to_str().unwrap()]);
@@ -96,7 +98,7 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
         );
 
         let binary = target.join("debug").join(name);
-        let cmd = format!("{} --addr 127.0.0.1:0", binary.display());
+        let cmd = format!("{} --addr 127.0.0.1:0{extra}", binary.display());
         let out = course(
             &home,
             &[

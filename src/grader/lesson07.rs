@@ -532,8 +532,10 @@ fn keep_alive(ctx: &Ctx) -> Result<(), Failure> {
     let mut c = HttpConn::open(ctx)?;
     let req = get("GET", "/");
     c.send(&req)?;
-    let r = c.response("GET", &req)?;
-    expect_status(&r, 200, &req, "GET /")?;
+    let r = c
+        .response("GET", &req)
+        .map_err(|f| f.during("a first GET /"))?;
+    expect_status(&r, 200, &req, "a first GET /")?;
     let said_close = r.has_token("connection", "close");
     still_usable(&mut c, "a first request that did not ask to close").map_err(|f| {
         if said_close {
@@ -618,8 +620,9 @@ fn one_byte_at_a_time(ctx: &Ctx) -> Result<(), Failure> {
     let mut c = HttpConn::open(ctx)?;
     let body = b"a request sent one byte per write";
     let req = post("/api/echo", body);
-    wire::send_in_pieces(&c.stream, &req, || 1, Duration::from_millis(2))?;
     let what = "a POST /api/echo sent one byte per write";
+    wire::send_in_pieces(&c.stream, &req, || 1, Duration::from_millis(2))
+        .map_err(|f| f.during(what))?;
     let r = c.response("POST", &req).map_err(|f| f.during(what))?;
     expect_echo(&r, body, &req, what)
 }
@@ -672,7 +675,7 @@ fn head_request(ctx: &Ctx) -> Result<(), Failure> {
     let mut c = HttpConn::open(ctx)?;
     let req = get("HEAD", "/");
     c.send(&req)?;
-    let r = c.response("HEAD", &req)?;
+    let r = c.response("HEAD", &req).map_err(|f| f.during("HEAD /"))?;
     expect_status(&r, 200, &req, "HEAD /")?;
     if r.header("content-length").is_none() {
         return Err(Failure::new(
