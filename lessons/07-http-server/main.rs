@@ -677,6 +677,13 @@ mod tests {
     }
 
     /// Everything sent to `conn`, as text.
+    /// Feed `bytes` to connection 1 at time `now` and return what it was sent in answer.
+    fn ask(app: &mut HttpApp, now: Now, bytes: &[u8]) -> String {
+        let mut out = Vec::new();
+        app.on_data(1, bytes, now, &mut out);
+        sent(&out)
+    }
+
     fn sent(actions: &[Action]) -> String {
         actions
             .iter()
@@ -742,39 +749,27 @@ mod tests {
     fn head_has_no_body_and_wrong_methods_get_405_or_501() {
         let t0 = Instant::now();
         let mut app = app(10);
-        let mut out = Vec::new();
-        app.on_open(1, PEER, at(t0, 0), &mut out);
-        app.on_data(
-            1,
-            b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
-            at(t0, 0),
-            &mut out,
-        );
-        let head = sent(&out);
+        app.on_open(1, PEER, at(t0, 0), &mut Vec::new());
+        let head = ask(&mut app, at(t0, 0), b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
         assert!(
             head.ends_with("\r\n\r\n") && head.contains("Content-Length: "),
             "{head}"
         );
-        out.clear();
-        app.on_data(
-            1,
-            b"DELETE /api/time HTTP/1.1\r\nHost: a\r\n\r\n",
+        let text = ask(
+            &mut app,
             at(t0, 0),
-            &mut out,
+            b"DELETE /api/time HTTP/1.1\r\nHost: a\r\n\r\n",
         );
-        let text = sent(&out);
         assert!(
             text.starts_with("HTTP/1.1 405 ") && text.contains("Allow: GET, HEAD\r\n"),
             "{text}"
         );
-        out.clear();
-        app.on_data(
-            1,
-            b"BREW /api/time HTTP/1.1\r\nHost: a\r\n\r\n",
+        let text = ask(
+            &mut app,
             at(t0, 0),
-            &mut out,
+            b"BREW /api/time HTTP/1.1\r\nHost: a\r\n\r\n",
         );
-        assert!(sent(&out).starts_with("HTTP/1.1 501 "));
+        assert!(text.starts_with("HTTP/1.1 501 "), "{text}");
     }
 
     #[test]
