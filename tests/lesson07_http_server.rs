@@ -440,6 +440,9 @@ enum Mistake {
     KeepsHttp10Open,
     /// Unwraps what it parses: the first malformed request takes the server down.
     DiesOnGarbage,
+    /// Answers a refusal (400, 413, ...) and then waits for the next request on the same
+    /// connection, as if it knew where that one starts.
+    KeepsOpenAfterRefusal,
 }
 
 /// What [`serve`] knows of its server: the mistake, and whether it has "crashed".
@@ -504,6 +507,12 @@ fn serve(mut conn: TcpStream, site: &Site) {
                     panic!("unwrap on a malformed request");
                 }
                 let status = if is(Every400) { 400 } else { status };
+                if is(KeepsOpenAfterRefusal) {
+                    pending.push(response(status, &[], "", false));
+                    flush(&mut conn, &mut pending, site);
+                    buf.clear();
+                    continue;
+                }
                 pending.push(response(status, &[], "", true));
                 flush(&mut conn, &mut pending, site);
                 linger_and_close(conn);
@@ -786,6 +795,10 @@ fn broken_servers() -> Vec<Broken> {
         (NoAllow, &["no_allow_header_on_405"]),
         (KeepsHttp10Open, &["http10_client_kept_waiting"]),
         (DiesOnGarbage, &["dies_on_malformed_input"]),
+        (
+            KeepsOpenAfterRefusal,
+            &["keeps_reading_after_a_framing_error"],
+        ),
     ];
     cases
         .iter()

@@ -99,6 +99,13 @@ pub const SUITE: Suite = Suite {
                             connection (with a 400), never the server.",
             run: garbage_does_not_kill,
         },
+        Check {
+            name: "keeps_reading_after_a_framing_error",
+            misconception: "After a 400, 413, 414 or 431 the server no longer knows where the next request \
+                            starts (RFC 9112 6.3: after a framing error the server answers and closes): it must \
+                            close after the refusal, or the rest of a bad request is read as a new one.",
+            run: closes_after_refusing,
+        },
     ],
 };
 
@@ -447,6 +454,36 @@ impl<'a> HttpConn<'a> {
         }
         self.stream.set_read_timeout(Some(self.ctx.timeout)).ok();
         wire::expect_eof(self.ctx, &self.stream, sent, context)
+    }
+
+    /// Expect the server to close after a refusal: a FIN, or a reset (a server that closes with
+    /// our unread bytes in its buffer resets, RFC 9112 9.6; the refusal is read by then). A
+    /// response to what followed, or a connection still open, is the mistake.
+    fn expect_closed_after_refusal(&mut self, sent: &[u8], context: &str) -> Result<(), Failure> {
+        let deadline = Instant::now() + self.ctx.timeout;
+        loop {
+            if !self.buf.is_empty() {
+                return Err(Failure::new(format!(
+                    "{context}, the server kept reading: it answered the bytes that followed \
+                     the refused request as a new request, instead of closing"
+                ))
+                .sent(sent)
+                .expected(b"")
+                .received(&self.buf));
+            }
+            match self.more(deadline) {
+                More::Bytes => {}
+                More::Eof | More::Failed(_) => return Ok(()),
+                More::Timeout => {
+                    return Err(Failure::new(format!(
+                        "{context}, the connection was still open {} s later: the server waits for \
+                         a next request it can no longer find",
+                        self.ctx.timeout.as_secs_f32()
+                    ))
+                    .sent(sent))
+                }
+            }
+        }
     }
 
     /// Expect nothing more for a short while: bytes here would be a body nobody asked for.
@@ -853,6 +890,44 @@ fn http10_closes(ctx: &Ctx) -> Result<(), Failure> {
         .received(&r.head));
     }
     c.expect_close(req, &format!("{what}, after the response"))
+}
+
+fn closes_after_refusing(ctx: &Ctx) -> Result<(), Failure> {
+    // Each refusal, followed in the same write by bytes that look like a request: read as one,
+    // they would smuggle a request past whatever the refusal was guarding.
+    let smuggled = get("GET", "/");
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        (
+            "a request line without a target or version",
+            b"NONSENSE\r\nHost: grader\r\n\r\n".to_vec(),
+            400,
+        ),
+        (
+            "a chunk size that is not hexadecimal",
+            b"POST /api/echo HTTP/1.1\r\nHost: grader\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+            400,
+        ),
+        (
+            "a Content-Length of 1,000,000,000 and no body yet",
+            b"POST /api/echo HTTP/1.1\r\nHost: grader\r\nContent-Length: 1000000000\r\n\r\n"
+                .to_vec(),
+            413,
+        ),
+    ];
+    for (what, bad, status) in cases {
+        let mut c = HttpConn::open(ctx)?;
+        let sent = [&bad[..], &smuggled].concat();
+        c.send(&sent).map_err(|f| f.during(what))?;
+        let method = what_method(&bad);
+        let r = c.response(&method, &sent).map_err(|f| f.during(what))?;
+        expect_status(&r, status, &sent, what)?;
+        c.expect_closed_after_refusal(
+            &sent,
+            &format!("{what} (then a GET /), after the {status}"),
+        )?;
+    }
+    Ok(())
 }
 
 fn garbage_does_not_kill(ctx: &Ctx) -> Result<(), Failure> {
