@@ -268,7 +268,7 @@ impl HttpApp {
         // hint: Event::Head(head): keep it with an empty body in c.request (and set c.head_started = None: the head is done). If head.expects_continue(), send CONTINUE first: the client waits for it before sending the body.
         // hint: Event::Body(piece): append it to the body in c.request. Event::End: take the request, build the answer with respond(&self.settings, &head, &body, now, self.served, open), send it, count it in self.served.
         // hint: An answer that does not keep_alive (the request said Connection: close, or HTTP/1.0 did not ask for keep-alive): push Action::Close and stop reading (c.closing = true); later requests in the same read are not answered.
-        // hint: Err(e): the parser cannot find the next request after an error. Send error_response(&e), close, stop.
+        // hint: Err(e): the parser cannot find the next request after an error. Send error_response(&e, now.wall) (the wall clock for its Date header), close, stop.
         loop {
             match c.parser.next() {
                 Ok(None) => break,
@@ -312,7 +312,7 @@ impl HttpApp {
                     }
                 }
                 Err(e) => {
-                    let response = error_response(&e);
+                    let response = error_response(&e, now.wall);
                     self.served += 1;
                     self.trace.log(format_args!("{}: refused: {e}", c.peer));
                     trace_status(self.trace, &c.peer, &response);
@@ -820,6 +820,12 @@ mod tests {
             app.on_data(1, input, at(t0, 0), &mut out);
             assert!(
                 sent(&out).starts_with(&format!("HTTP/1.1 {status} ")),
+                "{}",
+                sent(&out)
+            );
+            // RFC 9110 6.6.1: Date in a 4xx too, from the wall clock the adapter passed in.
+            assert!(
+                sent(&out).contains("Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
                 "{}",
                 sent(&out)
             );

@@ -109,7 +109,8 @@ impl Default for Limits {
 /// A request the parser refuses, with the status code to answer it with and what was wrong.
 ///
 /// After an error the connection cannot continue: the parser no longer knows where the next
-/// request starts. Answer with [`error_response`] (which says `Connection: close`) and close.
+/// request starts. Answer with [`error_response`] (which says `Connection: close` and carries
+/// the `Date` the caller passes) and close.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpError {
     /// The status code to send: 400, 413, 414, 431, 501 or 505.

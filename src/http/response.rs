@@ -252,12 +252,17 @@ impl ResponseHead {
 }
 
 /// The answer to a request the parser refused: its status, `Connection: close` (the parser
-/// cannot find the next request after an error, so the connection must end), and a short text
-/// body saying what was wrong and which rule it broke.
-pub fn error_response(error: &HttpError) -> Vec<u8> {
+/// cannot find the next request after an error, so the connection must end), a `Date`, and a
+/// short text body saying what was wrong and which rule it broke.
+///
+/// Every parser error is a 4xx or a 5xx, and RFC 9110 6.6.1 says an origin server with a clock
+/// "MUST generate a Date header field" in 2xx, 3xx and 4xx responses (and may in 5xx ones). The
+/// caller reads the clock and passes `date`, so this stays sans-IO and tests can pin the time.
+pub fn error_response(error: &HttpError, date: SystemTime) -> Vec<u8> {
     ResponseHead::new(error.status)
         .close()
         .header("Content-Type", "text/plain; charset=utf-8")
+        .date(date)
         .with_body(format!("{error}\n").as_bytes())
 }
 
@@ -465,9 +470,17 @@ mod tests {
     fn an_error_response_closes_and_says_why() {
         let parsed = parse_all(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n");
         let err = parsed.error.expect("whitespace before the colon");
-        let wire = text(&error_response(&err));
+        let wire = text(&error_response(
+            &err,
+            UNIX_EPOCH + Duration::from_secs(784_111_777),
+        ));
         assert!(wire.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{wire}");
         assert!(wire.contains("Connection: close\r\n"));
+        // RFC 9110 6.6.1: a 4xx from a server with a clock carries Date.
+        assert!(
+            wire.contains("Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"),
+            "{wire}"
+        );
         assert!(wire.contains("Content-Type: text/plain; charset=utf-8\r\n"));
         let (head, body) = wire.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
