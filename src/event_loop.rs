@@ -391,6 +391,12 @@ impl EventLoop {
         })
     }
 
+    /// Call [`Service::on_timer`] with `key` at `at`, set before [`run`](Self::run) (a ticker
+    /// that must start whether or not a client ever connects).
+    pub fn set_timer(&mut self, at: Instant, key: u64) {
+        self.core.timers.set(at, key);
+    }
+
     /// A handle that stops the loop from another thread.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(Arc::clone(&self.waker))
