@@ -1,4 +1,5 @@
-//! Finds the outside programs that peer tests talk to (python3, socat, nc, curl, wrk), so that
+//! Finds the outside programs that peer tests talk to (python3, socat, nc, curl, wrk, and node
+//! with chromium and playwright-core for the browser tests), so that
 //! plain `cargo test` marks a test whose peer is missing as ignored, with the reason, instead of
 //! failing it or passing it silently. `scripts/test.sh` installs every peer and sets
 //! NETCOURSE_REQUIRE_PEERS=1, which makes every peer test run (and fail if a peer is missing).
@@ -20,5 +21,18 @@ fn main() {
         if !found && !require {
             println!("cargo:rustc-cfg={cfg}");
         }
+    }
+    // The browser tests need three things: node, Debian's chromium, and playwright-core from
+    // npm (tests/browser/package.json; scripts/test.sh runs `npm ci` there).
+    println!("cargo::rustc-check-cfg=cfg(missing_browser)");
+    println!("cargo:rerun-if-changed=tests/browser/node_modules/playwright-core/package.json");
+    println!("cargo:rerun-if-env-changed=CHROMIUM");
+    let on_path = |name: &str| std::env::split_paths(&path).any(|dir| dir.join(name).is_file());
+    let chromium = std::env::var_os("CHROMIUM").map_or(on_path("chromium"), |c| {
+        Path::new(&c).is_file()
+    });
+    let playwright = Path::new("tests/browser/node_modules/playwright-core/package.json").is_file();
+    if !(on_path("node") && chromium && playwright) && !require {
+        println!("cargo:rustc-cfg=missing_browser");
     }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The course's test command: install the outside programs the peer tests talk to (python3,
-# socat, nc, curl, wrk), then run every test, peer tests included. Extra arguments go to
-# `cargo test`.
+# socat, nc, curl, wrk, and chromium with node and playwright-core for the browser tests), then
+# run every test, peer tests included. Extra arguments go to `cargo test`.
 #
 # Plain `cargo test` runs everything that needs no outside program and lists each peer test it
 # skipped, with the reason. Here NETCOURSE_REQUIRE_PEERS=1 makes every peer test run: one whose
@@ -15,12 +15,23 @@ command -v socat >/dev/null || packages+=(socat)
 command -v nc >/dev/null || packages+=(netcat-openbsd)
 command -v curl >/dev/null || packages+=(curl)
 command -v wrk >/dev/null || packages+=(wrk)
+# The browser tests: Debian's chromium (no browser download), driven from node by playwright-core.
+[ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null || packages+=(chromium)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing the test peers: ${packages[*]}"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}"
+fi
+
+# playwright-core, at the version package-lock.json pins (no browser download: it drives the
+# chromium above).
+if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
+  echo "installing playwright-core (tests/browser)"
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 fi
 
 NETCOURSE_REQUIRE_PEERS=1 cargo test "$@"

@@ -72,13 +72,15 @@ impl Cost {
 }
 
 /// Browser-like request headers, as Chromium sends them with a page's `fetch` or `EventSource`
-/// (seen in the lesson's browser test with `--trace`): this, not the path, is most of what a
+/// (the headers of a poll, as the lesson's browser test printed them): this, not the path, is most of what a
 /// poll costs.
 const BROWSER_HEADERS: &str = "Connection: keep-alive\r\n\
-User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36\r\n\
-sec-ch-ua: \"Chromium\";v=\"156\", \"Not.A/Brand\";v=\"99\"\r\n\
-sec-ch-ua-mobile: ?0\r\n\
+Pragma: no-cache\r\n\
+Cache-Control: no-cache\r\n\
 sec-ch-ua-platform: \"Linux\"\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36\r\n\
+sec-ch-ua: \"Not:A-Brand\";v=\"8\", \"Chromium\";v=\"156\"\r\n\
+sec-ch-ua-mobile: ?0\r\n\
 Accept: */*\r\n\
 Sec-Fetch-Site: same-origin\r\n\
 Sec-Fetch-Mode: cors\r\n\
