@@ -11,6 +11,7 @@
 //! | [`framing`] | 03 | turning a byte stream into messages: delimited lines and length prefixes (sans-IO) |
 //! | [`event_loop`] | 05 on | one thread, one mio poll, many connections; services plug in sans-IO |
 //! | [`http`] | 07 on | HTTP/1.1: an incremental request parser and a response writer (sans-IO) |
+//! | [`ws`] | 09 on | WebSocket (RFC 6455): handshake, frames, masking, messages, closing (sans-IO) |
 //! | [`realtime`] | 08 | one live feed as polling, long polling, streaming and SSE; what each costs, measured |
 //! | [`diagram`] | all | SVG diagrams drawn from the code's own tables |
 //! | [`grader`] | all | the black-box checks behind `course check NN` |
@@ -32,3 +33,4 @@ pub mod lessons;
 pub mod realtime;
 pub mod starter;
 pub mod trace;
+pub mod ws;

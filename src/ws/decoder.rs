@@ -1,0 +1,463 @@
+//! The frame decoder: a push parser that turns bytes, in reads of any size, into frame events.
+//!
+//! ```text
+//!   push([81 85 37])        next() -> Ok(None)                    need more bytes: normal
+//!   push([fa 21 3d 7f 9f])  next() -> Ok(Some(Header(text, FIN, 5 bytes, masked)))
+//!                           next() -> Ok(Some(Payload(b"He")))    unmasked, as it arrives
+//!                           next() -> Ok(None)
+//!   push([4d 51 58])        next() -> Ok(Some(Payload(b"llo")))
+//!                           next() -> Ok(Some(End))               the frame is complete
+//! ```
+//!
+//! Payload is handed out as it arrives instead of after the whole frame, for two reasons: a
+//! 16 MiB frame is never buffered twice, and the layer above can check a text frame's UTF-8
+//! while the frame is still arriving (a strict endpoint fails at the first bad byte, even in the
+//! middle of a frame: Autobahn's cases 6.4.3 and 6.4.4 check exactly that).
+//!
+//! Every rule of the header is checked as soon as the byte that carries it is in: a reserved
+//! opcode fails on the first byte, a control frame longer than 125 on the second, a frame over
+//! the size limit when its length has arrived (before any of its payload). The decoder knows its
+//! role: a server's decoder reads client frames, which MUST be masked; a client's decoder reads
+//! server frames, which MUST NOT be.
+//!
+//! The promise, as in smoltcp: no input makes it panic, and every size is checked before it is
+//! used, so a declared length of 2^63 allocates nothing. [`parse_all`] is the entry point for
+//! fuzzing.
+
+use super::error::{ErrorKind, WsError};
+use super::frame::{FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
+use super::mask::apply_mask;
+use super::Role;
+
+/// What the decoder is reading and how much it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecoderConfig {
+    /// Whose frames this decoder reads *from*: a server decodes the frames of a client
+    /// (`Role::Server`: every frame must be masked), and the other way round.
+    pub role: Role,
+    /// Largest payload of one frame. Over it: close 1009 as soon as the length is read.
+    pub max_frame: u64,
+    /// RSV bits an extension has given a meaning to (RSV1 is 0b100). Without extensions, 0.
+    pub allowed_rsv: u8,
+}
+
+impl DecoderConfig {
+    /// No extensions, and the frame limit of [`super::Limits::default`].
+    pub fn new(role: Role) -> Self {
+        DecoderConfig {
+            role,
+            max_frame: super::Limits::default().max_frame,
+            allowed_rsv: 0,
+        }
+    }
+}
+
+/// What the decoder found next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameEvent {
+    /// A complete, checked header. `Payload` events (if the length is not 0) and `End` follow.
+    Header(FrameHeader),
+    /// Payload bytes, unmasked, as they arrived (never empty).
+    Payload(Vec<u8>),
+    /// The frame's payload is complete; the next bytes start the next frame.
+    End,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Reading a header; its bytes stay in the buffer until all of them are there.
+    Header,
+    /// Inside a payload: `left` bytes to go, `offset` bytes already unmasked.
+    Payload {
+        mask: Option<[u8; 4]>,
+        offset: u64,
+        left: u64,
+    },
+    /// The payload is complete: `End` is next.
+    End,
+    /// An error was returned: the stream cannot be resynchronized.
+    Failed(WsError),
+}
+
+/// The push parser. One per connection, for the frames coming in.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    config: DecoderConfig,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already consumed; dropped at the next push.
+    pos: usize,
+    state: State,
+}
+
+impl FrameDecoder {
+    pub fn new(config: DecoderConfig) -> Self {
+        FrameDecoder {
+            config,
+            buf: Vec::new(),
+            pos: 0,
+            state: State::Header,
+        }
+    }
+
+    pub fn config(&self) -> &DecoderConfig {
+        &self.config
+    }
+
+    /// Hand the decoder whatever one read returned.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.pos > 0 {
+            // What is left is at most a partial header (payload is handed out as it arrives),
+            // so this moves a few bytes, not a frame.
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes pushed and not yet returned in an event.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Between two frames, with nothing of the next one received.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Header) && self.buffered() == 0
+    }
+
+    /// The next event, `Ok(None)` if more bytes are needed, or the rule the frame broke.
+    /// Call it in a loop after every push. After an error, every call returns the same error.
+    #[allow(clippy::should_implement_trait)] // not an Iterator: "need more" is not "finished"
+    pub fn next(&mut self) -> Result<Option<FrameEvent>, WsError> {
+        let result = self.step();
+        if let Err(e) = &result {
+            self.state = State::Failed(e.clone());
+        }
+        result
+    }
+
+    fn step(&mut self) -> Result<Option<FrameEvent>, WsError> {
+        match &mut self.state {
+            State::Header => {
+                let Some((header, len)) = parse_header(&self.buf[self.pos..], &self.config)? else {
+                    return Ok(None);
+                };
+                self.pos += len;
+                self.state = if header.payload_len == 0 {
+                    State::End
+                } else {
+                    State::Payload {
+                        mask: header.mask,
+                        offset: 0,
+                        left: header.payload_len,
+                    }
+                };
+                Ok(Some(FrameEvent::Header(header)))
+            }
+            State::Payload { mask, offset, left } => {
+                let available = self.buf.len() - self.pos;
+                if available == 0 {
+                    return Ok(None);
+                }
+                // Never more than is buffered, so the cast to usize cannot truncate.
+                let n = (*left).min(available as u64) as usize;
+                let mut piece = if self.pos == 0 && n == self.buf.len() {
+                    std::mem::take(&mut self.buf) // the whole buffer is payload: no copy
+                } else {
+                    let piece = self.buf[self.pos..self.pos + n].to_vec();
+                    self.pos += n;
+                    piece
+                };
+                if let Some(key) = *mask {
+                    // The key position only matters modulo 4.
+                    apply_mask(&mut piece, key, (*offset % 4) as usize);
+                }
+                *offset += n as u64;
+                *left -= n as u64;
+                if *left == 0 {
+                    self.state = State::End;
+                }
+                Ok(Some(FrameEvent::Payload(piece)))
+            }
+            State::End => {
+                self.state = State::Header;
+                Ok(Some(FrameEvent::End))
+            }
+            State::Failed(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// Read a header from the start of `bytes`: `Ok(None)` if it is not all there yet, else the
+/// header and its length. Each rule is checked as soon as its byte is available, so a bad frame
+/// fails on its first bytes even if the rest never comes.
+fn parse_header(
+    bytes: &[u8],
+    config: &DecoderConfig,
+) -> Result<Option<(FrameHeader, usize)>, WsError> {
+    let Some(&b0) = bytes.first() else {
+        return Ok(None);
+    };
+    let fin = b0 & 0x80 != 0;
+    let rsv = (b0 >> 4) & 0b111;
+    // RFC 6455 5.2: "MUST be 0 unless an extension is negotiated that defines meanings for
+    // non-zero values. If a nonzero value is received and none of the negotiated extensions
+    // defines the meaning of such a nonzero value, the receiving endpoint MUST _Fail the
+    // WebSocket Connection_."
+    if rsv & !config.allowed_rsv != 0 {
+        return Err(WsError::new(
+            ErrorKind::ReservedBits,
+            format!("RSV bits {rsv:03b} are set and no extension was negotiated"),
+        ));
+    }
+    // RFC 6455 5.2: "If an unknown opcode is received, the receiving endpoint MUST _Fail the
+    // WebSocket Connection_."
+    let Some(opcode) = Opcode::from_u8(b0 & 0x0f) else {
+        return Err(WsError::new(
+            ErrorKind::ReservedOpcode,
+            format!("opcode 0x{:x} is reserved", b0 & 0x0f),
+        ));
+    };
+    // RFC 6455 5.5: "All control frames [...] MUST NOT be fragmented."
+    if opcode.is_control() && !fin {
+        return Err(WsError::new(
+            ErrorKind::ControlFragmented,
+            format!("a {opcode} frame without FIN: control frames are never fragmented"),
+        ));
+    }
+    let Some(&b1) = bytes.get(1) else {
+        return Ok(None);
+    };
+    let masked = b1 & 0x80 != 0;
+    match config.role {
+        // RFC 6455 5.1: "The server MUST close the connection upon receiving a frame that is
+        // not masked."
+        Role::Server if !masked => {
+            return Err(WsError::new(
+                ErrorKind::UnmaskedClientFrame,
+                format!("an unmasked {opcode} frame from a client"),
+            ))
+        }
+        // RFC 6455 5.1: "A client MUST close a connection if it detects a masked frame."
+        Role::Client if masked => {
+            return Err(WsError::new(
+                ErrorKind::MaskedServerFrame,
+                format!("a masked {opcode} frame from a server"),
+            ))
+        }
+        _ => {}
+    }
+    let len7 = b1 & 0x7f;
+    // RFC 6455 5.5: "All control frames MUST have a payload length of 125 bytes or less".
+    // 126 and 127 announce a longer length: refuse before reading it.
+    if opcode.is_control() && usize::from(len7) > MAX_CONTROL_PAYLOAD {
+        return Err(WsError::new(
+            ErrorKind::ControlTooLong,
+            format!(
+                "a {opcode} frame with an extended length: control payloads are at most 125 bytes"
+            ),
+        ));
+    }
+    let ext = match len7 {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let header_len = 2 + ext + if masked { 4 } else { 0 };
+    if bytes.len() < 2 + ext {
+        return Ok(None);
+    }
+    let payload_len = match len7 {
+        126 => {
+            let len = u64::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+            // RFC 6455 5.2: "in all cases, the minimal number of bytes MUST be used to encode
+            // the length, for example, the length of a 124-byte-long string can't be encoded as
+            // the sequence 126, 0, 124." The ABNF alone would allow it; the prose is normative,
+            // and a frame that breaks a MUST of the format is a protocol error.
+            if len < 126 {
+                return Err(non_minimal(len, 16));
+            }
+            len
+        }
+        127 => {
+            let len = u64::from_be_bytes(bytes[2..10].try_into().expect("8 bytes"));
+            // RFC 6455 5.2: "If 127, the following 8 bytes interpreted as a 64-bit unsigned
+            // integer (the most significant bit MUST be 0) are the payload length."
+            if len >> 63 != 0 {
+                return Err(WsError::new(
+                    ErrorKind::LengthMsbSet,
+                    format!("a 64-bit length 0x{len:016x} with its top bit set"),
+                ));
+            }
+            if len <= 0xffff {
+                return Err(non_minimal(len, 64));
+            }
+            len
+        }
+        n => u64::from(n),
+    };
+    // RFC 6455 10.4: "Such an implementation SHOULD impose a limit on frame sizes". Checked
+    // before a byte of the payload is read or a byte of memory reserved for it.
+    if payload_len > config.max_frame {
+        return Err(WsError::new(
+            ErrorKind::FrameTooLarge,
+            format!(
+                "a {opcode} frame of {payload_len} bytes; the limit is {}",
+                config.max_frame
+            ),
+        ));
+    }
+    if bytes.len() < header_len {
+        return Ok(None);
+    }
+    let mask = masked.then(|| {
+        bytes[2 + ext..header_len]
+            .try_into()
+            .expect("the masking key is 4 bytes")
+    });
+    Ok(Some((
+        FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len,
+        },
+        header_len,
+    )))
+}
+
+fn non_minimal(len: u64, bits: u32) -> WsError {
+    WsError::new(
+        ErrorKind::NonMinimalLength,
+        format!("the length {len} sent in {bits} bits; it fits in fewer"),
+    )
+}
+
+/// Everything [`parse_all`] found in one buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// The events, in order, up to the point where more bytes were needed or an error.
+    pub events: Vec<FrameEvent>,
+    /// The error that stopped decoding, if any.
+    pub error: Option<WsError>,
+    /// Bytes left over: the start of a frame that has not fully arrived.
+    pub unread: usize,
+}
+
+/// Decode a whole buffer as frames sent *to* `role` with the default limits: the entry point
+/// for fuzzing and for quick experiments.
+pub fn parse_all(role: Role, bytes: &[u8]) -> Parsed {
+    let mut decoder = FrameDecoder::new(DecoderConfig::new(role));
+    decoder.push(bytes);
+    let mut events = Vec::new();
+    loop {
+        match decoder.next() {
+            Ok(Some(event)) => events.push(event),
+            Ok(None) => {
+                return Parsed {
+                    events,
+                    error: None,
+                    unread: decoder.buffered(),
+                }
+            }
+            Err(e) => {
+                return Parsed {
+                    events,
+                    error: Some(e),
+                    unread: decoder.buffered(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(role: Role, bytes: &[u8]) -> ErrorKind {
+        parse_all(role, bytes).error.expect("an error").kind
+    }
+
+    #[test]
+    fn each_header_rule_fails_on_the_byte_that_breaks_it() {
+        use ErrorKind::*;
+        let server = Role::Server;
+        // One byte is enough for RSV, the opcode, and a fragmented control frame.
+        assert_eq!(error(server, &[0xc1]), ReservedBits);
+        assert_eq!(error(server, &[0x83]), ReservedOpcode);
+        assert_eq!(error(server, &[0x8b]), ReservedOpcode);
+        assert_eq!(error(server, &[0x09]), ControlFragmented);
+        // Two for the mask bit and a control frame's length.
+        assert_eq!(error(server, &[0x81, 0x05]), UnmaskedClientFrame);
+        assert_eq!(error(Role::Client, &[0x81, 0x85]), MaskedServerFrame);
+        assert_eq!(error(server, &[0x89, 0xfe]), ControlTooLong);
+        // The extended length once it is all there.
+        assert_eq!(error(server, &[0x82, 0xfe, 0x00, 0x7d]), NonMinimalLength);
+        assert_eq!(
+            error(server, &[0x82, 0xff, 0, 0, 0, 0, 0, 0, 0xff, 0xff]),
+            NonMinimalLength
+        );
+        assert_eq!(
+            error(server, &[0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0]),
+            LengthMsbSet
+        );
+        assert_eq!(
+            error(
+                server,
+                &[0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+            ),
+            FrameTooLarge
+        );
+        let e = parse_all(server, &[0x82, 0xff, 0, 0, 0, 1, 0, 0, 0, 0])
+            .error
+            .unwrap();
+        assert_eq!(e.close_code(), Some(1009));
+    }
+
+    #[test]
+    fn the_smallest_lengths_of_each_size_are_accepted() {
+        for wire in [
+            &[0x82, 0x7e, 0x00, 0x7e][..],
+            &[0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0],
+        ] {
+            let parsed = parse_all(Role::Client, wire);
+            assert_eq!(parsed.error, None);
+            assert!(matches!(parsed.events[..], [FrameEvent::Header(_)]));
+        }
+    }
+
+    #[test]
+    fn an_error_is_final() {
+        let mut d = FrameDecoder::new(DecoderConfig::new(Role::Client));
+        d.push(&[0x83, 0x00]);
+        let e = d.next().unwrap_err();
+        d.push(&[0x81, 0x00]);
+        assert_eq!(d.next(), Err(e));
+    }
+
+    #[test]
+    fn rsv_bits_pass_when_an_extension_allows_them() {
+        let mut config = DecoderConfig::new(Role::Client);
+        config.allowed_rsv = 0b100;
+        let mut d = FrameDecoder::new(config);
+        d.push(&[0xc1, 0x00]);
+        let Ok(Some(FrameEvent::Header(h))) = d.next() else {
+            panic!("a header")
+        };
+        assert_eq!(h.rsv, 0b100);
+    }
+
+    #[test]
+    fn a_huge_declared_length_allocates_nothing() {
+        let mut config = DecoderConfig::new(Role::Client);
+        config.max_frame = u64::MAX;
+        let mut d = FrameDecoder::new(config);
+        d.push(&[
+            0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3,
+        ]);
+        assert!(matches!(d.next(), Ok(Some(FrameEvent::Header(_)))));
+        assert_eq!(d.next(), Ok(Some(FrameEvent::Payload(vec![1, 2, 3]))));
+        assert_eq!(d.next(), Ok(None));
+    }
+}
