@@ -55,6 +55,29 @@ const HTTP: Module = Module {
     ],
 };
 
+/// The bar charts of `diagram`, for a lesson that draws its measurements: a starter gets the two
+/// files they need under a `diagram` module of their own.
+const CHART: Module = Module {
+    name: "diagram",
+    files: &[
+        (
+            "diagram/mod.rs",
+            "//! The part of the course's diagram module that draws measured numbers.\n\n\
+             #![allow(dead_code)]\n\npub mod chart;\npub mod svg;\n",
+        ),
+        ("diagram/chart.rs", include_str!("diagram/chart.rs")),
+        ("diagram/svg.rs", include_str!("diagram/svg.rs")),
+    ],
+};
+/// A folder module: the feed and its formats, and the measurement of lesson 08.
+const REALTIME: Module = Module {
+    name: "realtime",
+    files: &[
+        ("realtime/mod.rs", include_str!("realtime/mod.rs")),
+        ("realtime/measure.rs", include_str!("realtime/measure.rs")),
+    ],
+};
+
 const fn planned(number: u32, name: &'static str, title: &'static str) -> Lesson {
     Lesson {
         number,
@@ -132,11 +155,17 @@ pub const LESSONS: &[Lesson] = &[
             ),
         ],
     },
-    planned(
-        8,
-        "08-http-realtime",
-        "Polling, long polling, streaming and Server-Sent Events",
-    ),
+    Lesson {
+        number: 8,
+        name: "08-http-realtime",
+        title: "Polling, long polling, streaming and Server-Sent Events",
+        source: Some(include_str!("../lessons/08-http-realtime/main.rs")),
+        modules: &[TRACE, EVENT_LOOP, HTTP, CHART, REALTIME],
+        assets: &[(
+            "page.html",
+            include_str!("../lessons/08-http-realtime/page.html"),
+        )],
+    },
     planned(9, "09-ws-handshake", "The WebSocket opening handshake"),
     planned(10, "10-ws-frames", "WebSocket frames"),
     planned(11, "11-ws-server", "A WebSocket server on the event loop"),

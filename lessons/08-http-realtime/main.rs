@@ -946,3 +946,172 @@ impl Service for RealtimeService {
         self.apply(cx);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEER: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1);
+
+    fn app() -> App {
+        let args = Cli::parse_from(["08-http-realtime", "--tick-ms", "0"]).server;
+        App::new(Settings::from(&args), Trace::default())
+    }
+
+    fn at(t0: Instant, ms: u64) -> Now {
+        Now {
+            at: t0 + Duration::from_millis(ms),
+            wall: UNIX_EPOCH + Duration::from_secs(784_111_777),
+        }
+    }
+
+    /// What was sent to `conn` in `actions`, as text.
+    fn sent_to(conn: ConnId, actions: &[Action]) -> String {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(c, bytes) if *c == conn => {
+                    Some(String::from_utf8_lossy(bytes).into_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn open(app: &mut App, conn: ConnId, t0: Instant) {
+        app.on_open(conn, PEER, at(t0, 0), &mut Vec::new());
+    }
+
+    fn ask(app: &mut App, conn: ConnId, now: Now, bytes: &str) -> String {
+        let mut out = Vec::new();
+        app.on_data(conn, bytes.as_bytes(), now, &mut out);
+        sent_to(conn, &out)
+    }
+
+    #[test]
+    fn a_long_poll_is_held_then_answered_by_the_next_event_then_the_pipelined_request() {
+        let t0 = Instant::now();
+        let mut app = app();
+        open(&mut app, 1, t0);
+        // A long poll with a request pipelined behind it: nothing may be answered yet.
+        let held = ask(
+            &mut app,
+            1,
+            at(t0, 0),
+            "GET /longpoll?since=0 HTTP/1.1\r\nHost: a\r\n\r\nGET /poll?since=0 HTTP/1.1\r\nHost: a\r\n\r\n",
+        );
+        assert_eq!(held, "");
+        assert_eq!(app.held.len(), 1);
+        let mut out = Vec::new();
+        app.publish("tick".into(), at(t0, 5), &mut out);
+        let answers = sent_to(1, &out);
+        let first = answers.find("{\"events\":[{\"id\":1,\"data\":\"tick\"}],\"cursor\":1}");
+        let second = answers.rfind("{\"events\":[{\"id\":1,\"data\":\"tick\"}],\"cursor\":1}");
+        assert!(first.is_some() && first != second, "{answers}");
+        assert!(app.held.is_empty());
+    }
+
+    #[test]
+    fn an_unanswered_long_poll_gets_204_at_its_timeout_and_the_connection_stays() {
+        let t0 = Instant::now();
+        let mut app = app();
+        open(&mut app, 1, t0);
+        assert_eq!(
+            ask(
+                &mut app,
+                1,
+                at(t0, 0),
+                "GET /longpoll?timeout=1 HTTP/1.1\r\nHost: a\r\n\r\n"
+            ),
+            ""
+        );
+        let mut out = Vec::new();
+        app.on_timer(Key::Conn(1), at(t0, 999), &mut out);
+        assert_eq!(sent_to(1, &out), "", "not before its time");
+        app.on_timer(Key::Conn(1), at(t0, 1000), &mut out);
+        let text = sent_to(1, &out);
+        assert!(text.starts_with("HTTP/1.1 204 No Content\r\n"), "{text}");
+        assert!(!text.contains("Content-Length") && !out.contains(&Action::Close(1)));
+        assert!(app.held.is_empty());
+    }
+
+    #[test]
+    fn streams_get_each_event_framed_for_their_version_and_sse_gets_keep_alive_comments() {
+        let t0 = Instant::now();
+        let mut app = app();
+        for conn in 1..=3 {
+            open(&mut app, conn, t0);
+        }
+        let ndjson = ask(
+            &mut app,
+            1,
+            at(t0, 0),
+            "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n",
+        );
+        assert!(
+            ndjson.contains("Transfer-Encoding: chunked\r\n"),
+            "{ndjson}"
+        );
+        let sse = ask(
+            &mut app,
+            2,
+            at(t0, 0),
+            "GET /events HTTP/1.1\r\nHost: a\r\n\r\n",
+        );
+        assert!(sse.ends_with("\r\n\r\nd\r\nretry: 2000\n\n\r\n"), "{sse:?}");
+        let old = ask(&mut app, 3, at(t0, 0), "GET /stream HTTP/1.0\r\n\r\n");
+        assert!(old.contains("Connection: close\r\n") && !old.contains("chunked"));
+
+        let mut out = Vec::new();
+        app.publish("x".into(), at(t0, 10), &mut out);
+        assert_eq!(sent_to(1, &out), "14\r\n{\"id\":1,\"data\":\"x\"}\n\r\n");
+        assert_eq!(sent_to(2, &out), "f\r\nid: 1\ndata: x\n\n\r\n");
+        assert_eq!(sent_to(3, &out), "{\"id\":1,\"data\":\"x\"}\n");
+
+        let mut out = Vec::new();
+        app.on_timer(Key::Conn(2), at(t0, 15_010), &mut out);
+        assert_eq!(sent_to(2, &out), "e\r\n: keep-alive\n\n\r\n");
+        assert!(out.contains(&Action::Wake(Key::Conn(2), at(t0, 30_010).at)));
+    }
+
+    #[test]
+    fn the_cursor_resumes_and_bad_input_gets_its_status() {
+        let t0 = Instant::now();
+        let mut app = app();
+        open(&mut app, 1, t0);
+        for data in ["a", "b", "c"] {
+            app.publish(data.into(), at(t0, 0), &mut Vec::new());
+        }
+        let sse = ask(
+            &mut app,
+            1,
+            at(t0, 0),
+            "GET /events?since=0 HTTP/1.1\r\nHost: a\r\nLast-Event-ID: 2\r\n\r\n",
+        );
+        assert!(
+            sse.ends_with("retry: 2000\n\nid: 3\ndata: c\n\n\r\n"),
+            "{sse:?}"
+        );
+        open(&mut app, 2, t0);
+        for (request, status) in [
+            ("GET /poll?since=x HTTP/1.1\r\nHost: a\r\n\r\n", "400"),
+            ("GET /longpoll?timeout=0 HTTP/1.1\r\nHost: a\r\n\r\n", "400"),
+            (
+                "POST /poll HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+                "405",
+            ),
+            (
+                "POST /api/publish HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\na\nb",
+                "400",
+            ),
+            ("GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n", "404"),
+        ] {
+            let answer = ask(&mut app, 2, at(t0, 0), request);
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{request:?}: {answer}"
+            );
+        }
+    }
+}

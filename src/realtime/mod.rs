@@ -18,7 +18,8 @@
 
 pub mod measure;
 
-use std::collections::VecDeque;
+use std::collections::{vec_deque, VecDeque};
+use std::iter::Skip;
 
 /// The longest data an event may carry, in bytes (a `POST /api/publish` body above it is a 413).
 pub const MAX_DATA: usize = 4096;
@@ -79,7 +80,7 @@ impl Feed {
     }
 
     /// The kept events after `cursor`, oldest first.
-    pub fn since(&self, cursor: u64) -> impl Iterator<Item = &FeedEvent> {
+    pub fn since(&self, cursor: u64) -> Skip<vec_deque::Iter<'_, FeedEvent>> {
         // exercise(08): begin "The events after a cursor"
         // hint: Ids have no gaps, so the kept events are ids first..=self.latest where first = self.latest - self.events.len() + 1, and the event with id i sits at index i - first.
         // hint: The events after `cursor` start at id cursor + 1: skip (cursor + 1 - first) of them, or none when the cursor is older than the history (saturating_sub does both).
