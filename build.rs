@@ -32,7 +32,8 @@ fn main() {
         Path::new(&c).is_file()
     });
     let playwright = Path::new("tests/browser/node_modules/playwright-core/package.json").is_file();
-    if !(on_path("node") && chromium && playwright) && !require {
+    let browser = on_path("node") && chromium && playwright;
+    if !browser && !require {
         println!("cargo:rustc-cfg=missing_browser");
     }
 }
