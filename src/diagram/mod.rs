@@ -22,6 +22,7 @@ mod lesson04;
 mod lesson05;
 mod lesson06;
 mod lesson07;
+mod lesson08;
 pub mod sequence;
 mod svg;
 
@@ -44,5 +45,6 @@ pub fn catalog() -> Vec<Diagram> {
     all.extend(lesson05::diagrams());
     all.extend(lesson06::diagrams());
     all.extend(lesson07::diagrams());
+    all.extend(lesson08::diagrams());
     all
 }
