@@ -48,6 +48,15 @@ impl WsError {
         }
     }
 
+    /// An error of the HTTP parser under the handshake, answered with its own status.
+    pub(crate) fn http(e: crate::http::HttpError) -> Self {
+        WsError {
+            code: Code::Status(e.status),
+            kind: ErrorKind::Http(e.kind),
+            reason: e.reason,
+        }
+    }
+
     /// The close code to send, if this error happened after the handshake.
     pub fn close_code(&self) -> Option<u16> {
         match self.code {

@@ -54,6 +54,7 @@ pub mod close;
 pub mod decoder;
 pub mod error;
 pub mod frame;
+pub mod handshake;
 pub mod mask;
 pub mod message;
 pub mod utf8;
