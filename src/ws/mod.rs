@@ -51,6 +51,7 @@
 //!   [`connection::Config::pong_timeout`] after it ends the connection.
 
 pub mod close;
+pub mod connection;
 pub mod decoder;
 pub mod error;
 pub mod frame;
@@ -63,6 +64,7 @@ pub use close::{parse_close_payload, CloseFrame};
 pub use decoder::{DecoderConfig, FrameDecoder, FrameEvent};
 pub use error::{Code, ErrorKind, WsError};
 pub use frame::{encode_frame, encode_frame_into, FrameHeader, Opcode, FRAME_LAYOUT};
+pub use handshake::{accept_key, explain_accept, ClientHandshake, ServerHandshake};
 pub use mask::apply_mask;
 pub use message::{parse_messages, Message, MessageReader};
 pub use utf8::Utf8Validator;
