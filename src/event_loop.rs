@@ -28,6 +28,12 @@
 //! 5. **Timers without threads.** Deadlines sit in a heap; `poll` sleeps until the earliest.
 //! 6. **TCP and UDP on one poll**, and **graceful shutdown**: SIGINT or SIGTERM stop the
 //!    accepting, let the service say goodbye, flush what is queued, and close.
+//! 7. **A lingering close.** When the service closes a connection whose peer may still be
+//!    sending (an HTTP 413 for a body still arriving), closing the socket with the peer's bytes
+//!    unread would make the kernel answer with a reset, and a reset can destroy the answer
+//!    before the peer reads it. So after the output is flushed the loop sends its FIN
+//!    (shutdown(2)), then reads and throws away what still comes until the peer's end of
+//!    stream, [`Config::linger_timeout`] or [`Config::linger_max_bytes`], and only then closes.
 //!
 //! Memory: connections share one read buffer; a connection holds an output buffer only while
 //! it has output queued. An idle connection costs its slot (about a hundred bytes) plus what
@@ -85,6 +91,13 @@ pub struct Config {
     /// How long a closing connection may take to flush its output before it is cut off: a
     /// peer that never reads would otherwise keep a closing connection forever.
     pub close_timeout: Duration,
+    /// After the service closed a connection and its output is flushed, how long the loop
+    /// keeps reading (and discarding) what the peer still sends before it closes the socket:
+    /// the lingering close (see [`Cx::close`]). Zero closes at once, reset and all.
+    pub linger_timeout: Duration,
+    /// ... and how many bytes it throws away at most, so that a peer that keeps sending
+    /// cannot keep the loop busy for the whole `linger_timeout`.
+    pub linger_max_bytes: usize,
     pub trace: Trace,
 }
 
@@ -96,6 +109,9 @@ impl Default for Config {
             read_buffer: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
             close_timeout: Duration::from_secs(5),
+            // Apache's lingering close waits 2 s for each read (MAX_SECS_TO_LINGER is 30 in all).
+            linger_timeout: Duration::from_secs(2),
+            linger_max_bytes: 4 << 20,
             trace: Trace::default(),
         }
     }
@@ -130,7 +146,9 @@ pub trait Service {
     }
     /// Everything queued for `conn` has been written (after a time when it could not be).
     fn on_drained(&mut self, _cx: &mut Cx<'_>, _conn: ConnId) {}
-    /// The connection is gone; `conn` may be reused from the next turn on.
+    /// The connection is gone for the service: nothing more is sent or delivered, and `conn`
+    /// may be reused once the loop lets go of the socket (after a lingering close, see
+    /// [`Cx::close`]), never within the same turn.
     fn on_close(&mut self, _cx: &mut Cx<'_>, _conn: ConnId, _why: Closed) {}
     /// A datagram arrived on a UDP socket.
     fn on_datagram(&mut self, _cx: &mut Cx<'_>, _udp: UdpId, _from: SocketAddr, _data: &[u8]) {}
@@ -161,8 +179,13 @@ struct Conn {
     eof: bool,
     /// Close once the output is flushed ...
     closing: Option<Closed>,
-    /// ... or at this time at the latest.
+    /// ... or at this time at the latest (while lingering: stop lingering then).
     close_by: Option<Instant>,
+    /// Lingering: our FIN is sent and the service was told the connection is closed, but the
+    /// socket stays open while what the peer still sends is read and thrown away.
+    lingering: bool,
+    /// Bytes thrown away while lingering (bounded by `Config::linger_max_bytes`).
+    discarded: u32,
 }
 
 impl Conn {
@@ -250,9 +273,26 @@ impl Cx<'_> {
             .map_or(0, Conn::queued)
     }
 
-    /// Flush what is queued, then close: shutdown(2) sends our FIN after the last byte. (If
-    /// the peer's bytes still sit unread when the socket is closed, Linux answers with a reset
-    /// instead; lesson 03's lingering close is the cure, and an exercise here.)
+    /// Flush what is queued, then close: shutdown(2) sends our FIN after the last byte.
+    ///
+    /// The peer may still be sending: the rest of a body we refused, requests pipelined behind
+    /// the last one we answer. A host that closes with data unread "SHOULD send a RST to show
+    /// that data was lost" (RFC 1122 4.2.2.13), and Linux does, which can make the peer's
+    /// kernel throw away our answer before the peer has read it. RFC 9112 9.6 says why that
+    /// matters and what servers do about it: "If a server performs an immediate close of a TCP
+    /// connection, there is a significant risk that the client will not be able to read the
+    /// last HTTP response." ... "To avoid the TCP reset problem, servers typically close a
+    /// connection in stages. First, the server performs a half-close by closing only the write
+    /// side of the read/write connection. The server then continues to read from the
+    /// connection until it receives a corresponding close by the client, or until the server
+    /// is reasonably certain that its own TCP stack has received the client's acknowledgement
+    /// of the packet(s) containing the server's last response. Finally, the server fully
+    /// closes the connection."
+    ///
+    /// So once the output is flushed, the loop half-closes, calls [`Service::on_close`] (the
+    /// service is done with `conn`) and lingers: it reads and discards, with no buffer that
+    /// grows, until the peer's end of stream, [`Config::linger_timeout`] or
+    /// [`Config::linger_max_bytes`], whichever comes first, and only then closes the socket.
     pub fn close(&mut self, conn: ConnId) {
         if let Some(c) = self.core.conns.get_mut(conn).and_then(Option::as_mut) {
             if c.closing.is_none() {
@@ -545,8 +585,17 @@ impl EventLoop {
                     .is_some_and(|at| at <= now)
             });
         self.core.closing = waiting;
-        self.core.cut_off += late.len();
         for conn in late {
+            if self.conn(conn).is_some_and(|c| c.lingering) {
+                // Its answer went out long ago; the peer just did not finish in time.
+                self.core
+                    .config
+                    .trace
+                    .log(format_args!("conn {conn}: lingering: time is up, closing"));
+                self.release(conn);
+                continue;
+            }
+            self.core.cut_off += 1;
             let why = self.core.conns[conn]
                 .as_ref()
                 .and_then(|c| c.closing)
@@ -665,6 +714,8 @@ impl EventLoop {
                 eof: false,
                 closing: None,
                 close_by: None,
+                lingering: false,
+                discarded: 0,
             });
             service.on_open(&mut self.cx(now), conn, peer);
             self.settle(service, now);
@@ -674,6 +725,10 @@ impl EventLoop {
     /// Read from a connection until WouldBlock (or its share of reads this turn is used up),
     /// handing each piece to the service.
     fn read(&mut self, service: &mut impl Service, conn: ConnId, now: Instant) {
+        // A lingering connection is still read, but no longer for the service.
+        if self.conn(conn).is_some_and(|c| c.lingering) {
+            return self.discard_input(conn);
+        }
         // exercise(05): begin "Read until WouldBlock, fairly"
         // hint: mio is edge-triggered: one READABLE event per arrival, so read until read() returns Err with ErrorKind::WouldBlock, or the bytes left in the kernel never wake you again.
         // hint: Ok(0) is end of stream: set c.eof and call service.on_eof; Ok(n): hand &self.buf[..n] to service.on_data; after every callback call self.settle(service, now).
@@ -744,6 +799,57 @@ impl EventLoop {
             }
         }
         // exercise: end
+    }
+
+    /// Read a lingering connection and throw the bytes away, with the same share of reads per
+    /// turn as any connection. Its end of stream, an error, or a spent byte budget end the
+    /// lingering: the socket is closed then (with nothing unread, so with no reset).
+    fn discard_input(&mut self, conn: ConnId) {
+        let trace = self.core.config.trace;
+        let budget = self.core.config.linger_max_bytes;
+        let turn = self.core.turn;
+        match self.core.conns.get_mut(conn).and_then(Option::as_mut) {
+            Some(c) if c.read_turn != turn => c.read_turn = turn,
+            _ => return, // gone, or it has had its share this turn
+        }
+        for _ in 0..READS_PER_TURN {
+            let Some(c) = self.core.conns.get_mut(conn).and_then(Option::as_mut) else {
+                return;
+            };
+            match c.stream.read(&mut self.buf) {
+                Ok(0) => {
+                    trace.log(format_args!(
+                        "conn {conn}: lingering: read = 0, the peer is done too"
+                    ));
+                    return self.release(conn);
+                }
+                Ok(n) => {
+                    c.discarded = c.discarded.saturating_add(n as u32);
+                    trace.log(format_args!(
+                        "conn {conn}: lingering: read = {n}, discarded ({} in all)",
+                        c.discarded
+                    ));
+                    if c.discarded as usize >= budget {
+                        trace.log(format_args!(
+                            "conn {conn}: lingering: {budget} bytes discarded, enough"
+                        ));
+                        return self.release(conn);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    trace.log(format_args!("conn {conn}: lingering: read failed: {e}"));
+                    return self.release(conn);
+                }
+            }
+        }
+        if let Some(c) = self.core.conns.get_mut(conn).and_then(Option::as_mut) {
+            if !c.carried {
+                c.carried = true;
+                self.core.still_readable.push(conn);
+            }
+        }
     }
 
     fn receive_datagrams(&mut self, service: &mut impl Service, udp: UdpId, now: Instant) {
@@ -875,21 +981,66 @@ impl EventLoop {
         // exercise: end
     }
 
-    /// Close a connection for good and tell the service.
+    /// End a connection for the service and tell it; close the socket now, or linger first.
     fn finish(&mut self, service: &mut impl Service, conn: ConnId, why: Closed, now: Instant) {
+        let config = &self.core.config;
+        let trace = config.trace;
+        let Some(c) = self.core.conns.get_mut(conn).and_then(Option::as_mut) else {
+            return;
+        };
+        if c.lingering {
+            return; // the service was told when the lingering began
+        }
+        if matches!(why, Closed::ByService | Closed::ByPeer | Closed::Shutdown) {
+            // Our FIN after the last queued byte.
+            let _ = c.stream.shutdown(Shutdown::Write);
+        }
+        // Linger when the service closed with its output all sent and the peer has not said
+        // it is done (a connection that is cut off, or at shutdown, is closed at once).
+        let linger = why == Closed::ByService
+            && !c.eof
+            && c.queued() == 0
+            && !config.linger_timeout.is_zero();
+        if linger {
+            trace.log(format_args!(
+                "conn {conn}: shutdown(SHUT_WR), lingering: reading until the peer's FIN, at most {:?}",
+                config.linger_timeout
+            ));
+            c.lingering = true;
+            c.close_by = Some(now + config.linger_timeout);
+            // Bytes that came while it was closing were not read, and their edge is gone:
+            // read it next turn. Cx::close put it on `closing`, whose deadline check now ends
+            // the lingering at `close_by`.
+            if !c.carried {
+                c.carried = true;
+                self.core.still_readable.push(conn);
+            }
+        } else {
+            let _ = self.core.registry.deregister(&mut c.stream);
+            trace.log(format_args!("conn {conn}: close ({why:?})"));
+            self.core.conns[conn] = None; // close(2)
+            self.core.freed.push(conn);
+        }
+        service.on_close(&mut self.cx(now), conn, why);
+    }
+
+    /// The end of a lingering close: deregister and close the socket, free the slot. The
+    /// service heard `on_close` when the lingering began.
+    fn release(&mut self, conn: ConnId) {
         let Some(mut c) = self.core.conns.get_mut(conn).and_then(Option::take) else {
             return;
         };
-        let trace = self.core.config.trace;
         let _ = self.core.registry.deregister(&mut c.stream);
-        if matches!(why, Closed::ByService | Closed::ByPeer | Closed::Shutdown) {
-            // Our FIN after the last queued byte. (Unread input makes close(2) send a reset.)
-            let _ = c.stream.shutdown(Shutdown::Write);
-        }
-        trace.log(format_args!("conn {conn}: close ({why:?})"));
+        self.core.config.trace.log(format_args!(
+            "conn {conn}: close (after lingering, {} bytes discarded)",
+            c.discarded
+        ));
         drop(c);
         self.core.freed.push(conn);
-        service.on_close(&mut self.cx(now), conn, why);
+    }
+
+    fn conn(&self, conn: ConnId) -> Option<&Conn> {
+        self.core.conns.get(conn).and_then(Option::as_ref)
     }
 
     /// Stop accepting, let the service say goodbye, then close every connection once flushed.
@@ -903,6 +1054,9 @@ impl EventLoop {
             .collect();
         for conn in open {
             if let Some(c) = self.core.conns[conn].as_mut() {
+                if c.lingering {
+                    continue; // its service is done and its own deadline is near
+                }
                 c.closing.get_or_insert(Closed::Shutdown);
                 c.close_by = Some(now + self.core.config.shutdown_grace);
                 self.core.closing.push(conn);
@@ -1149,6 +1303,134 @@ mod tests {
             vec![Closed::ByService],
             "cut off before the stop"
         );
+    }
+
+    /// Answers the first bytes with "no\n" and closes, as an HTTP server answers 413 to a body
+    /// that is still arriving.
+    #[derive(Default)]
+    struct Refuse {
+        closed: Vec<Closed>,
+    }
+
+    impl Service for Refuse {
+        fn on_data(&mut self, cx: &mut Cx<'_>, conn: ConnId, _data: &[u8]) {
+            cx.send(conn, b"no\n");
+            cx.close(conn);
+        }
+        fn on_close(&mut self, _cx: &mut Cx<'_>, _conn: ConnId, why: Closed) {
+            self.closed.push(why);
+        }
+    }
+
+    /// Write 64 KiB chunks to `s` every `pause` until `total` bytes or `until`, whichever is
+    /// first; returns the bytes written and the first error.
+    fn keep_sending(
+        mut s: &StdStream,
+        total: usize,
+        pause: Duration,
+        until: Instant,
+    ) -> (usize, Option<io::Error>) {
+        let chunk = [b'x'; 64 * 1024];
+        let mut sent = 0;
+        while sent < total && Instant::now() < until {
+            match s.write(&chunk[..chunk.len().min(total - sent)]) {
+                Ok(n) => sent += n,
+                Err(e) => return (sent, Some(e)),
+            }
+            std::thread::sleep(pause);
+        }
+        (sent, None)
+    }
+
+    #[test]
+    fn a_refused_peer_that_keeps_sending_gets_the_answer_and_a_clean_end() {
+        let config = Config {
+            linger_timeout: Duration::from_secs(10),
+            ..Config::default()
+        };
+        let (tcp, _udp, stop, thread) = start(Refuse::default(), config);
+        let mut s = StdStream::connect(tcp).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // 1 MiB, paced, so that most of it arrives after the server has answered and closed.
+        let until = Instant::now() + Duration::from_secs(10);
+        let (sent, error) = keep_sending(&s, 1 << 20, Duration::from_millis(5), until);
+        assert!(
+            error.is_none(),
+            "write failed after {sent} bytes: {error:?} (a reset: the server closed with our bytes unread)"
+        );
+        s.shutdown(Shutdown::Write).unwrap(); // our end of stream ends the server's lingering
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer)
+            .expect("the answer and an end of stream, not a reset");
+        assert_eq!(answer, b"no\n");
+        stop.stop();
+        assert_eq!(thread.join().unwrap().closed, vec![Closed::ByService]);
+    }
+
+    #[test]
+    fn without_lingering_a_peer_that_keeps_sending_is_reset() {
+        // The same exchange with lingering switched off: the proof that the test above can fail.
+        let config = Config {
+            linger_timeout: Duration::ZERO,
+            ..Config::default()
+        };
+        let (tcp, _udp, stop, thread) = start(Refuse::default(), config);
+        let s = StdStream::connect(tcp).unwrap();
+        let until = Instant::now() + Duration::from_secs(5);
+        let (sent, error) = keep_sending(&s, usize::MAX, Duration::from_millis(5), until);
+        let error = error.unwrap_or_else(|| panic!("{sent} bytes sent in 5 s without a reset"));
+        assert!(
+            matches!(
+                error.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+            "{error}"
+        );
+        stop.stop();
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn lingering_ends_at_its_deadline_or_byte_budget() {
+        // A peer that reads the answer but never closes: the socket is closed at the deadline
+        // (then its next bytes meet a closed socket, and it gets a reset).
+        let config = Config {
+            linger_timeout: Duration::from_millis(300),
+            ..Config::default()
+        };
+        let (tcp, _udp, stop, thread) = start(Refuse::default(), config);
+        let mut s = StdStream::connect(tcp).unwrap();
+        s.write_all(b"go").unwrap();
+        let mut answer = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.read_to_end(&mut answer).unwrap(); // the FIN comes at once, with the answer
+        let fin = Instant::now();
+        assert_eq!(answer, b"no\n");
+        let until = fin + Duration::from_secs(5);
+        let (_, error) = keep_sending(&s, usize::MAX, Duration::from_millis(20), until);
+        assert!(error.is_some(), "still open 5 s after the FIN");
+        assert!(
+            fin.elapsed() >= Duration::from_millis(250),
+            "closed after {:?}, before the deadline",
+            fin.elapsed()
+        );
+        stop.stop();
+        thread.join().unwrap();
+
+        // A peer that sends without pause: closed once the budget is thrown away, long before
+        // the deadline.
+        let config = Config {
+            linger_timeout: Duration::from_secs(30),
+            linger_max_bytes: 256 * 1024,
+            ..Config::default()
+        };
+        let (tcp, _udp, stop, thread) = start(Refuse::default(), config);
+        let s = StdStream::connect(tcp).unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        let (sent, error) = keep_sending(&s, usize::MAX, Duration::ZERO, until);
+        assert!(error.is_some(), "{sent} bytes taken in 10 s");
+        stop.stop();
+        thread.join().unwrap();
     }
 
     #[test]
