@@ -61,6 +61,7 @@ pub mod message;
 pub mod utf8;
 
 pub use close::{parse_close_payload, CloseFrame};
+pub use connection::{Connection, Event, MaskKeys};
 pub use decoder::{DecoderConfig, FrameDecoder, FrameEvent};
 pub use error::{Code, ErrorKind, WsError};
 pub use frame::{encode_frame, encode_frame_into, FrameHeader, Opcode, FRAME_LAYOUT};
