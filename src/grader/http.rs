@@ -339,42 +339,23 @@ impl<'a> HttpConn<'a> {
     /// ending in CRLF or a bare LF.
     fn chunked(&mut self, deadline: Instant, what: &str) -> Result<Vec<u8>, Failure> {
         let mut body = Vec::new();
-        while let Some(chunk) = self.chunk(deadline, what, false)? {
+        while let Some(chunk) = self.chunk(deadline, what)? {
             body.extend(chunk);
         }
         Ok(body)
     }
 
-    /// The next chunk's data, or `None` after the last chunk (size 0) and its trailers.
-    /// `strict`: lines must end in CRLF and a size be hexadecimal digits only, as a sender
-    /// must write them (RFC 9112 7.1); else a bare LF and spaces around the size are let pass.
-    pub fn chunk(
-        &mut self,
-        deadline: Instant,
-        what: &str,
-        strict: bool,
-    ) -> Result<Option<Vec<u8>>, Failure> {
+    /// The next chunk's data, or `None` after the last chunk (size 0) and its trailers. Lines
+    /// may end with CRLF or a bare LF, and spaces around the size are let pass.
+    fn chunk(&mut self, deadline: Instant, what: &str) -> Result<Option<Vec<u8>>, Failure> {
         let end = self.line_end(0, deadline, what)?;
-        let size_line = &self.buf[..end];
-        if strict && !size_line.ends_with(b"\r\n") {
+        let line = String::from_utf8_lossy(trim_eol(&self.buf[..end])).into_owned();
+        let hex = line.split(';').next().unwrap_or("").trim();
+        let Ok(size) = usize::from_str_radix(hex, 16) else {
             return Err(Failure::new(format!(
-                "{what}: a chunk size line that does not end with CRLF"
+                "{what}: a chunk size line that is not hexadecimal: {line:?}"
             ))
-            .expected(b"1a\r\n")
             .received(&self.buf));
-        }
-        let line = String::from_utf8_lossy(trim_eol(size_line)).into_owned();
-        let hex = line.split(';').next().unwrap_or("");
-        let hex = if strict { hex } else { hex.trim() };
-        let size = match usize::from_str_radix(hex, 16) {
-            Ok(size) if !(strict && hex.starts_with('+')) => size,
-            _ => {
-                return Err(Failure::new(format!(
-                    "{what}: a chunk size line that is not hexadecimal: {line:?}"
-                ))
-                .expected(b"1a\r\n")
-                .received(&self.buf))
-            }
         };
         self.buf.drain(..end);
         if size == 0 {
@@ -390,27 +371,13 @@ impl<'a> HttpConn<'a> {
         }
         self.need(size, deadline, what)?;
         let data: Vec<u8> = self.buf.drain(..size).collect();
-        let crlf_follows = if strict {
-            self.need(2, deadline, what)?;
-            &self.buf[..2] == b"\r\n"
-        } else {
-            let end = self.line_end(0, deadline, what)?;
-            trim_eol(&self.buf[..end]).is_empty()
-        };
-        if !crlf_follows {
-            let shown = [&data[..], &self.buf].concat();
+        let end = self.line_end(0, deadline, what)?;
+        if !trim_eol(&self.buf[..end]).is_empty() {
             return Err(Failure::new(format!(
-                "{what}: a chunk of {size} (0x{size:x}) bytes is not followed by CRLF: \
-                 is its size line right?"
+                "{what}: a chunk of {size} bytes is not followed by CRLF"
             ))
-            .expected(&[&data[..], b"\r\n"].concat())
-            .received(&shown));
+            .received(&self.buf));
         }
-        let end = if strict {
-            2
-        } else {
-            self.line_end(0, deadline, what)?
-        };
         self.buf.drain(..end);
         Ok(Some(data))
     }
@@ -519,21 +486,39 @@ pub fn expect_status(r: &Response, status: u16, sent: &[u8], what: &str) -> Resu
 
 // ---- Bodies that never end ----------------------------------------------------------------------
 
+/// What came next on a body that never ends.
+pub enum Next {
+    /// A `\n`-terminated line (the `\n` included).
+    Line(Vec<u8>),
+    /// The body ended cleanly: the last chunk, or the close of an unframed body.
+    End,
+    /// Nothing (no whole line) before the deadline.
+    Silent,
+}
+
 /// The body of a response whose head has been read, taken a line at a time as it comes:
-/// chunked (decoded strictly) or, with neither chunked nor Content-Length, until the close.
+/// chunked or, with neither chunked nor Content-Length, until the close.
+///
+/// Chunks are decoded strictly, as RFC 9112 7.1 says a sender writes them: the size in
+/// hexadecimal digits (an extension after `;` allowed), CRLF, exactly that many bytes, CRLF.
+/// A chunk is taken only once it is complete, so a deadline passing in the middle of one loses
+/// nothing: the next call carries on.
 pub struct Streaming<'a> {
     pub conn: HttpConn<'a>,
     pub chunked: bool,
     /// Body bytes decoded and not yet returned as lines.
     decoded: Vec<u8>,
     /// The body has ended (last chunk, or the close).
-    pub ended: bool,
+    ended: bool,
     /// The last body bytes returned, for evidence.
     pub seen: Vec<u8>,
 }
 
 /// How much of the body a failure shows.
 const EVIDENCE: usize = 2048;
+
+/// Longest chunk size line (with extensions) we wait for.
+const MAX_SIZE_LINE: usize = 1024;
 
 impl<'a> Streaming<'a> {
     pub fn new(conn: HttpConn<'a>, head: &Response) -> Self {
@@ -546,64 +531,132 @@ impl<'a> Streaming<'a> {
         }
     }
 
-    /// The next `\n`-terminated line of the body (the `\n` included), waiting until `deadline`;
-    /// `None` when the body ended cleanly first. `what` names what is awaited, for failures.
+    /// The next line of the body; silence until `deadline` is a failure that says `what` was
+    /// awaited. `None` when the body ended cleanly first.
     pub fn line(&mut self, deadline: Instant, what: &str) -> Result<Option<Vec<u8>>, Failure> {
+        match self.next(deadline, what)? {
+            Next::Line(line) => Ok(Some(line)),
+            Next::End => Ok(None),
+            Next::Silent => Err(self.evidence(Failure::new(format!(
+                "{what}: nothing more arrived in time, the stream stays silent"
+            )))),
+        }
+    }
+
+    /// The next line of the body, its end, or silence until `deadline`.
+    pub fn next(&mut self, deadline: Instant, what: &str) -> Result<Next, Failure> {
         loop {
             if let Some(i) = self.decoded.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.decoded.drain(..=i).collect();
                 self.seen.extend_from_slice(&line);
                 let cut = self.seen.len().saturating_sub(EVIDENCE);
                 self.seen.drain(..cut);
-                return Ok(Some(line));
+                return Ok(Next::Line(line));
             }
             if self.ended {
-                return Ok(None);
+                return Ok(Next::End);
             }
-            self.more(deadline, what)?;
+            if self.decode()? {
+                continue;
+            }
+            match self.conn.more(deadline) {
+                More::Bytes => {}
+                More::Timeout => return Ok(Next::Silent),
+                More::Eof if !self.chunked => self.ended = true,
+                More::Eof => {
+                    return Err(self.evidence(Failure::new(format!(
+                        "{what}: the server closed the connection in the middle of a chunked \
+                         body, without its last chunk (0 CRLF CRLF)"
+                    ))))
+                }
+                More::Failed(e) => {
+                    return Err(self.evidence(Failure::new(format!(
+                        "the connection failed while waiting for {what}: {e}"
+                    ))))
+                }
+            }
         }
     }
 
-    /// Decode more of the body.
-    fn more(&mut self, deadline: Instant, what: &str) -> Result<(), Failure> {
-        let evidence = |f: Failure, seen: &[u8], decoded: &[u8]| {
-            let received = [seen, decoded, f.received.as_deref().unwrap_or_default()].concat();
-            let from = received.len().saturating_sub(EVIDENCE);
-            f.received(&received[from..])
+    /// Move what has arrived into `decoded`: whole chunks only, or every byte of an unframed
+    /// body. Whether anything moved.
+    fn decode(&mut self) -> Result<bool, Failure> {
+        if !self.chunked {
+            let moved = !self.conn.buf.is_empty();
+            self.decoded.append(&mut self.conn.buf);
+            return Ok(moved);
+        }
+        let buf = &self.conn.buf;
+        let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+            if buf.len() > MAX_SIZE_LINE {
+                return Err(self.framing("a chunk size line without an end", b"1a\r\n"));
+            }
+            return Ok(false);
         };
-        if self.chunked {
-            match self.conn.chunk(deadline, what, true) {
-                Ok(Some(data)) => self.decoded.extend(data),
-                Ok(None) => self.ended = true,
-                Err(f) => return Err(evidence(f, &self.seen, &self.decoded)),
-            }
-            return Ok(());
+        let line = &buf[..=nl];
+        let Some(line) = line.strip_suffix(b"\r\n") else {
+            return Err(self.framing(
+                "a chunk size line that ends with a bare LF instead of CRLF",
+                b"1a\r\n",
+            ));
+        };
+        let hex = line.split(|&b| b == b';').next().unwrap_or_default();
+        if hex.is_empty() || hex.len() > 15 || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return Err(self.framing(
+                "a chunk size that is not hexadecimal digits (RFC 9112 7.1: chunk-size = 1*HEXDIG)",
+                b"1a\r\n",
+            ));
         }
-        if self.conn.buf.is_empty() {
-            match self.conn.more(deadline) {
-                More::Bytes => {}
-                More::Eof => self.ended = true,
-                More::Timeout => {
-                    return Err(evidence(
-                        Failure::new(format!(
-                            "{what}: nothing more arrived in time, the stream is silent"
-                        )),
-                        &self.seen,
-                        &self.decoded,
-                    ))
-                }
-                More::Failed(e) => {
-                    return Err(evidence(
-                        Failure::new(format!(
-                            "the connection failed while waiting for {what}: {e}"
-                        )),
-                        &self.seen,
-                        &self.decoded,
-                    ))
+        let size =
+            usize::from_str_radix(std::str::from_utf8(hex).unwrap_or("0"), 16).unwrap_or_default();
+        let start = nl + 1;
+        if size == 0 {
+            // The last chunk: trailer lines, up to an empty one.
+            let mut at = start;
+            loop {
+                let Some(i) = buf[at..].iter().position(|&b| b == b'\n') else {
+                    return Ok(false);
+                };
+                let empty = buf[at..at + i + 1] == *b"\r\n" || i == 0;
+                at += i + 1;
+                if empty {
+                    self.conn.buf.drain(..at);
+                    self.ended = true;
+                    return Ok(true);
                 }
             }
         }
-        self.decoded.append(&mut self.conn.buf);
-        Ok(())
+        if buf.len() < start + size + 2 {
+            return Ok(false);
+        }
+        if buf[start + size..start + size + 2] != *b"\r\n" {
+            let what = format!(
+                "a chunk announced as {size} bytes (0x{size:x}) is not followed by CRLF after \
+                 {size} bytes: is its size written in hexadecimal, and counted in bytes?"
+            );
+            let expected = [&buf[..start + size], b"\r\n"].concat();
+            return Err(self.framing(&what, &expected));
+        }
+        let data = buf[start..start + size].to_vec();
+        self.conn.buf.drain(..start + size + 2);
+        self.decoded.extend(data);
+        Ok(true)
+    }
+
+    /// A chunk framing failure: the evidence is the body so far and the bytes that broke it.
+    fn framing(&self, what: &str, expected: &[u8]) -> Failure {
+        let shown = &self.conn.buf[..self.conn.buf.len().min(EVIDENCE)];
+        Failure::new(format!(
+            "the chunked body of the stream is malformed: {what}"
+        ))
+        .expected(expected)
+        .received(shown)
+    }
+
+    /// Add the stream so far to a failure's evidence.
+    pub fn evidence(&self, f: Failure) -> Failure {
+        let received = [&self.seen[..], &self.decoded, &self.conn.buf].concat();
+        let from = received.len().saturating_sub(EVIDENCE);
+        f.received(&received[from..])
     }
 }

@@ -26,6 +26,7 @@ mod lesson02;
 mod lesson03;
 mod lesson05;
 mod lesson07;
+mod lesson08;
 pub mod procfs;
 mod report;
 mod server;
@@ -82,6 +83,7 @@ pub fn suites() -> &'static [Suite] {
         lesson05::SUITE,
         chat::SUITE06,
         lesson07::SUITE,
+        lesson08::SUITE,
     ]
 }
 
