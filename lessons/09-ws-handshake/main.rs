@@ -124,13 +124,13 @@ impl WsService {
         match h.next() {
             Ok(None) => {} // the head is not complete: wait for more
             Ok(Some(accepted)) => {
-                let head_len = c.head.len() - accepted.unread.len();
-                self.trace.fields(
-                    Dir::In,
-                    &c.peer,
-                    &c.head[..head_len],
-                    &annotate_head(&c.head[..head_len]),
-                );
+                if self.trace.is_on() {
+                    // `head` is only kept with --trace: without it, it is empty, and the
+                    // frames that came with the head (`unread`) must not be subtracted from it.
+                    let head = &c.head[..c.head.len() - accepted.unread.len()];
+                    self.trace
+                        .fields(Dir::In, &c.peer, head, &annotate_head(head));
+                }
                 self.trace.log(format_args!(
                     "{}: 101, key {} -> accept, subprotocol {:?}, extensions declined: {:?}",
                     c.peer, accepted.request.key, accepted.protocol, accepted.request.extensions

@@ -27,6 +27,7 @@ mod lesson03;
 mod lesson05;
 mod lesson07;
 mod lesson08;
+mod lesson09;
 pub mod procfs;
 mod report;
 mod server;
@@ -84,6 +85,7 @@ pub fn suites() -> &'static [Suite] {
         chat::SUITE06,
         lesson07::SUITE,
         lesson08::SUITE,
+        lesson09::SUITE,
     ]
 }
 
