@@ -537,6 +537,13 @@ impl<'a> Streaming<'a> {
         match self.next(deadline, what)? {
             Next::Line(line) => Ok(Some(line)),
             Next::End => Ok(None),
+            Next::Silent if self.chunked && !self.conn.buf.is_empty() => {
+                Err(self.evidence(Failure::new(format!(
+                    "{what}: a chunk stays incomplete, {} bytes of it came and then nothing: \
+                     does its size line count the bytes that follow, in hexadecimal?",
+                    self.conn.buf.len()
+                ))))
+            }
             Next::Silent => Err(self.evidence(Failure::new(format!(
                 "{what}: nothing more arrived in time, the stream stays silent"
             )))),

@@ -415,7 +415,7 @@ fn expect_poll_answer(r: &Response, sent: &[u8], what: &str) -> Result<(Vec<Even
         ))
         .sent(sent)
         .expected(br#"{"events":[{"id":1,"data":"..."}],"cursor":1}"#)
-        .received(&[&r.head[..], &r.body].concat())
+        .received(&r.body)
     })
 }
 
@@ -636,8 +636,7 @@ fn next_sse_block(
                         "{what}: an event's fields came, but no blank line ends it, so an \
                          EventSource never dispatches it"
                     )))
-                    .sent(sent)
-                    .expected(b"id: N\ndata: TEXT\n\n"))
+                    .sent(sent))
             }
             Next::Silent => {
                 return Err(s
@@ -840,7 +839,6 @@ fn long_poll_is_held(ctx: &Ctx) -> Result<(), Failure> {
         }
         let data = data(ctx, "long poll wake-up");
         let id = publish(ctx, &data)?;
-        let published = Instant::now();
         let what =
             format!("a held long poll, after event {id} was published on another connection");
         let r = c
@@ -848,7 +846,6 @@ fn long_poll_is_held(ctx: &Ctx) -> Result<(), Failure> {
             .map_err(|f| f.during(&what))?;
         let (events, _) = expect_poll_answer(&r, &req, &what)?;
         expect_events(&events, &[Event { id, data }], &req, &what)?;
-        let _ = published;
         return Ok(());
     }
     Ok(())
