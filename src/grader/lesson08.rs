@@ -1348,3 +1348,47 @@ fn abandoned_clients_are_released(ctx: &Ctx) -> Result<(), Failure> {
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_reads_events_with_escapes_whitespace_and_any_member_order() {
+        let body = br#" { "cursor" : 7 , "events" : [ {"data":"a \"q\" \\ \u00e9 \ud83d\ude00 \t","id":7} ] } "#;
+        let (events, cursor) = poll_body(body).unwrap();
+        assert_eq!(cursor, 7);
+        assert_eq!(
+            events,
+            vec![Event {
+                id: 7,
+                data: "a \"q\" \\ é 😀 \t".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn json_refuses_what_a_client_could_not_parse() {
+        for bad in [
+            &br#"{"data":"a "quote" inside"}"#[..],
+            b"{\"data\":\"raw\ttab\"}",
+            br#"{"id":1,}"#,
+            br#"{"id":1} trailing"#,
+            br#"{"data":"\ud83d"}"#,
+            br#"{"id":+1}"#,
+        ] {
+            assert!(
+                Json::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn quick_id_finds_the_id_member_only() {
+        assert_eq!(quick_id(br#"{"data":"x","id": 42}"#), Some(42));
+        assert_eq!(quick_id(br#"{"data":"\"id\":9","id":3}"#), Some(3));
+        assert_eq!(quick_id(br#"{"data":"x"}"#), None);
+    }
+}
