@@ -22,6 +22,15 @@ fn main() {
             println!("cargo:rustc-cfg={cfg}");
         }
     }
+    // Python's `websockets` library: lesson 09's independent server and real client.
+    println!("cargo::rustc-check-cfg=cfg(missing_websockets)");
+    let websockets = std::process::Command::new("python3")
+        .args(["-c", "import websockets"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !websockets && !require {
+        println!("cargo:rustc-cfg=missing_websockets");
+    }
     // The browser tests need three things: node, Debian's chromium, and playwright-core from
     // npm (tests/browser/package.json; scripts/test.sh runs `npm ci` there).
     println!("cargo::rustc-check-cfg=cfg(missing_browser)");

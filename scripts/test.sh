@@ -34,4 +34,10 @@ if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
   npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 fi
 
+# Python's websockets library (lesson 09's independent server and real client).
+if ! python3 -c "import websockets" 2>/dev/null; then
+  echo "installing the websockets Python library"
+  python3 -m pip install --quiet 'websockets>=12'
+fi
+
 NETCOURSE_REQUIRE_PEERS=1 cargo test "$@"

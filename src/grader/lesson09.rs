@@ -734,6 +734,17 @@ fn refusal_closes(ctx: &Ctx) -> Result<(), Failure> {
     let what = "a refused handshake (`Upgrade: h2c`) and a good one, in one write";
     let mut c = Conn::open(ctx)?;
     send(&c.stream, &sent).map_err(|f| f.during(what))?;
+    // A close with no answer at all is not this check's mistake (the refusal itself is checked
+    // by the others): websockets 17.4, for one, fails on the bytes after a refused head and
+    // closes without its 426.
+    let deadline = Instant::now() + c.ctx.timeout;
+    while !c.buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.more(deadline) {
+            More::Bytes => {}
+            More::Eof | More::Failed(_) if c.buf.is_empty() => return Ok(()),
+            _ => break,
+        }
+    }
     let a = c.answer(&sent).map_err(|f| f.during(what))?;
     expect_refused(&a, client_error, "400, or 426", &sent, what)?;
     let deadline = Instant::now() + c.ctx.timeout;
