@@ -63,6 +63,8 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
         ("05", "05-mio-echo", ""),
         ("06", "06-mio-chat", ""),
         ("07", "07-http-server", " --header-timeout 1"),
+        ("09", "09-ws-handshake", " --handshake-timeout 1"),
+        ("08", "08-http-realtime", " --tick-ms 0"),
     ] {
         let dir = home.join(format!("starter-{lesson}"));
         let out = course(&home, &["new", lesson, dir.to_str().unwrap()]);
@@ -75,6 +77,8 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
             "src/framing.rs",
             "src/event_loop.rs",
             "src/realtime/mod.rs",
+            "src/ws/handshake/mod.rs",
+            "src/ws/handshake/server.rs",
         ]
         .iter()
         .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())

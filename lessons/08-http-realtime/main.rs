@@ -469,10 +469,10 @@ impl App {
                     out.push(Action::Close(conn));
                 }
             }
-            // exercise: begin "Hold a long poll, or answer it at once"
-            // hint: If the feed already has something after the cursor (self.feed.has_after(cursor)), answer at once: a 200 with batch_json(self.feed.since(cursor), cursor), as answer_poll does.
-            // hint: Otherwise the request waits: c.mode = Mode::Held { cursor, until, head }, and the connection goes into self.held, the set publish() walks. Its wake-up (arm) must now come by `until`, when the answer is a 204.
             Reply::Hold { cursor, until } => {
+                // exercise: begin "Hold a long poll, or answer it at once"
+                // hint: If the feed already has something after the cursor (self.feed.has_after(cursor)), answer at once: a 200 with batch_json(self.feed.since(cursor), cursor), as answer_poll does.
+                // hint: Otherwise the request waits: c.mode = Mode::Held { cursor, until, head }, and the connection goes into self.held, the set publish() walks. Its wake-up (arm) must now come by `until`, when the answer is a 204.
                 if self.feed.has_after(cursor) {
                     let bytes = answer_poll(&self.feed, cursor, &head, now);
                     trace_status(self.trace, &c.peer, &bytes);
@@ -487,8 +487,8 @@ impl App {
                     };
                     self.held.insert(conn);
                 }
+                // exercise: end
             }
-            // exercise: end
             Reply::Stream { kind, cursor } => {
                 let (content_type, first) = match kind {
                     StreamKind::Ndjson => ("application/x-ndjson", String::new()),
@@ -534,6 +534,16 @@ impl App {
     fn publish(&mut self, data: String, now: Now, out: &mut Vec<Action>) -> u64 {
         let id = self.feed.push(data);
         let answered = self.held.len();
+        self.deliver(id, now, out);
+        self.trace.log(format_args!(
+            "event {id}: {answered} held polls answered, {} streams fed",
+            self.streams.len()
+        ));
+        id
+    }
+
+    /// Event `id` is new: answer the held long polls, and send it to every stream.
+    fn deliver(&mut self, id: u64, now: Now, out: &mut Vec<Action>) {
         // exercise: begin "Deliver an event to everyone waiting for one"
         // hint: Held long polls (self.held): answer each with answer_poll(&self.feed, cursor, &head, now), put the connection back in Mode::Requests, and take it out of self.held. Then serve_requests(conn, ...): requests may have been pipelined behind the poll.
         // hint: Streams (self.streams): send format_event(kind, event) to each, framed as a chunk when `chunked` (frame_into does it), and note last_write: SSE keep-alive comments count from there.
@@ -557,7 +567,7 @@ impl App {
             self.arm(conn, out);
         }
         let Some(event) = self.feed.since(id - 1).next() else {
-            return id;
+            return;
         };
         for &conn in &self.streams {
             let Some(c) = self.conns.get_mut(&conn) else {
@@ -576,11 +586,6 @@ impl App {
             }
         }
         // exercise: end
-        self.trace.log(format_args!(
-            "event {id}: {answered} held polls answered, {} streams fed",
-            self.streams.len()
-        ));
-        id
     }
 
     /// The routes. `open` is the number of connections, for `/api/stats`.
