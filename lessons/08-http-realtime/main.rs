@@ -21,15 +21,15 @@
 use clap::{Parser, Subcommand};
 use netcourse::event_loop::{self, Closed, Config, ConnId, Cx, EventLoop, Service};
 use netcourse::http::{
-    encode_chunk, error_response, Event, Limits, RequestHead, RequestParser, ResponseHead,
-    CONTINUE, LAST_CHUNK,
+    annotate_head, encode_chunk, error_response, Event, Limits, RequestHead, RequestParser,
+    ResponseHead, CONTINUE, LAST_CHUNK,
 };
 use netcourse::realtime::measure::{self, Settings as MeasureSettings};
 use netcourse::realtime::{
     batch_json, check_data, ndjson_line, parse_number, query_value, sse_event, sse_retry, Feed,
     SSE_KEEPALIVE,
 };
-use netcourse::trace::Trace;
+use netcourse::trace::{Dir, Trace};
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::SocketAddr;
@@ -61,7 +61,8 @@ struct ServerArgs {
     /// Address to listen on. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:7008")]
     addr: SocketAddr,
-    /// Print each request head, annotated, each answer's status line, and each event sent.
+    /// Print each request head, annotated byte by byte, each answer's status line, each event's
+    /// fan-out (held polls answered, streams fed), and each close with its reason.
     #[arg(long)]
     trace: bool,
     /// Milliseconds between two ticker events; 0 turns the ticker off (events then come only
@@ -319,6 +320,9 @@ struct Connection {
     closing: bool,
     peer: SocketAddr,
     mode: Mode,
+    /// With `--trace`: the bytes pushed to the parser and not yet used, so that each request
+    /// head can be shown annotated, byte by byte, once it is complete.
+    wire: Option<Vec<u8>>,
 }
 
 /// The bytes a client may pipeline behind a held long poll before we stop listening to it.
@@ -365,6 +369,7 @@ impl App {
                 closing: false,
                 peer,
                 mode: Mode::Requests,
+                wire: self.trace.is_on().then(Vec::new),
             },
         );
         self.arm(conn, out);
@@ -387,7 +392,12 @@ impl App {
                 out.push(Action::Close(conn));
                 return;
             }
-            _ => c.parser.push(bytes),
+            _ => {
+                c.parser.push(bytes);
+                if let Some(wire) = c.wire.as_mut() {
+                    wire.extend_from_slice(bytes);
+                }
+            }
         }
         self.serve_requests(conn, now, out);
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -413,10 +423,13 @@ impl App {
                 Ok(None) => return,
                 Ok(Some(Event::Head(head))) => {
                     c.head_started = None;
-                    self.trace.log(format_args!(
-                        "<- {}: {} {}",
-                        c.peer, head.method, head.target
-                    ));
+                    if let Some(wire) = c.wire.as_mut() {
+                        // The head is what the parser has used of the bytes pushed so far.
+                        let used = wire.len().saturating_sub(c.parser.buffered());
+                        let bytes: Vec<u8> = wire.drain(..used).collect();
+                        self.trace
+                            .fields(Dir::In, &c.peer, &bytes, &annotate_head(&bytes));
+                    }
                     if head.expects_continue() {
                         out.push(Action::Send(conn, CONTINUE.to_vec()));
                     }
@@ -432,6 +445,10 @@ impl App {
                     let Some((head, body)) = c.request.take() else {
                         continue;
                     };
+                    if let Some(wire) = c.wire.as_mut() {
+                        let used = wire.len().saturating_sub(c.parser.buffered());
+                        wire.drain(..used); // the body: shown in the answer, not here
+                    }
                     self.served += 1;
                     let reply = self.route(conn, &head, &body, now, open, out);
                     self.start(conn, head, reply, now, out);
@@ -821,7 +838,16 @@ impl App {
         }
     }
 
-    fn on_close(&mut self, conn: ConnId) {
+    fn on_close(&mut self, conn: ConnId, why: Closed) {
+        if let Some(c) = self.conns.get(&conn) {
+            match why {
+                Closed::TooSlow => self.trace.log(format_args!(
+                    "{}: dropped: its output passed --max-output (it does not read)",
+                    c.peer
+                )),
+                _ => self.trace.log(format_args!("{}: closed ({why:?})", c.peer)),
+            }
+        }
         self.conns.remove(&conn);
         self.held.remove(&conn);
         self.streams.remove(&conn);
@@ -935,9 +961,9 @@ impl Service for RealtimeService {
         self.apply(cx);
     }
 
-    fn on_close(&mut self, cx: &mut Cx<'_>, conn: ConnId, _why: Closed) {
+    fn on_close(&mut self, cx: &mut Cx<'_>, conn: ConnId, why: Closed) {
         cx.cancel_timer(conn as u64);
-        self.app.on_close(conn);
+        self.app.on_close(conn, why);
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_>, key: u64) {
