@@ -210,7 +210,7 @@ clap = {{ version = "4", features = ["derive"] }}
 anyhow = "1"
 mio = {{ version = "1", features = ["os-poll", "net", "os-ext"] }}
 libc = "0.2"
-
+{ws_deps}
 [lib]
 name = "netcourse"
 path = "src/lib.rs"
@@ -223,7 +223,13 @@ path = "src/main.rs"
 [workspace]
 "#,
         package = package_name(lesson),
-        name = lesson.name
+        name = lesson.name,
+        // The handshake's hash and encoding, for the lessons that include `ws`.
+        ws_deps = if lesson.modules.iter().any(|m| m.name == "ws") {
+            "sha1 = \"0.10\"\nbase64 = \"0.22\"\n"
+        } else {
+            ""
+        }
     )
 }
 

@@ -121,6 +121,10 @@ impl WsService {
             c.head.extend_from_slice(data);
         }
         h.push(data);
+        // exercise: begin "Answer the handshake: 101 and the frames that came with it, or the refusal and close"
+        // hint: `h.next()` is `Ok(None)` while the head is incomplete (wait for the next read), `Ok(Some(accepted))` once it is accepted, `Err(e)` if it is refused.
+        // hint: Accepted: `cx.send(conn, &accepted.response)`, cancel the handshake timer (`cx.cancel_timer(conn as u64)`), make a `Connection::server(connection::Config::default(), cx.now())`, and give it `accepted.unread` first: those are frames the client sent in the same write as its head. Then `c.phase = Phase::Open(ws)` and `self.pump(cx, conn)`.
+        // hint: Refused: `cx.send(conn, &refusal_response(&e, SystemTime::now()))`, then `cx.close(conn)`: after a refused handshake there is no protocol left to speak.
         match h.next() {
             Ok(None) => {} // the head is not complete: wait for more
             Ok(Some(accepted)) => {
@@ -149,6 +153,7 @@ impl WsService {
                 cx.close(conn);
             }
         }
+        // exercise: end
     }
 
     /// Act on everything the WebSocket connection has to say: echo messages, write what it

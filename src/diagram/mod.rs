@@ -23,6 +23,7 @@ mod lesson05;
 mod lesson06;
 mod lesson07;
 mod lesson08;
+mod lesson09;
 pub mod sequence;
 mod svg;
 
@@ -46,5 +47,6 @@ pub fn catalog() -> Vec<Diagram> {
     all.extend(lesson06::diagrams());
     all.extend(lesson07::diagrams());
     all.extend(lesson08::diagrams());
+    all.extend(lesson09::diagrams());
     all
 }

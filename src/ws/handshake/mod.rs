@@ -45,6 +45,18 @@ pub const MAX_HANDSHAKE_HEADERS: usize = 100;
 /// Time a peer has to complete its handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// SHA-1 of the key's text followed by the GUID.
+fn sha1_of(key: &str) -> [u8; 20] {
+    // exercise(09): begin "SHA-1 of the key and the GUID"
+    // hint: RFC 6455 4.2.2: "concatenating /key/ [...] with the string "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", taking the SHA-1 hash of this concatenated value". The key is hashed as the text the client sent: do not base64-decode it first.
+    // hint: With the sha1 crate: `let mut hasher = Sha1::new(); hasher.update(a); hasher.update(b); hasher.finalize().into()` gives a [u8; 20]. The GUID is the constant GUID above.
+    let mut hasher = Sha1::new();
+    hasher.update(key.as_bytes());
+    hasher.update(GUID.as_bytes());
+    hasher.finalize().into()
+    // exercise: end
+}
+
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)).
 ///
 /// RFC 6455 4.2.2: "concatenating /key/ [...] with the string
@@ -52,14 +64,11 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// obtain a 20-byte value and base64-encoding [...] this 20-byte hash." The key is used as the
 /// text it is, not decoded.
 pub fn accept_key(key: &str) -> String {
+    // exercise(09): begin "The accept value: base64 of the 20-byte hash"
+    // hint: `sha1_of(key)` gives the 20 raw bytes of SHA-1(key + GUID); the accept value is their standard base64 with padding (28 characters ending in `=`), not their hex.
+    // hint: `STANDARD.encode(bytes)` from the base64 crate; check with `cargo run --bin 09-ws-handshake -- --explain dGhlIHNhbXBsZSBub25jZQ==`, which must end with s3pPLMBiTxaQ9kYGzzhZRbK+xOo=.
     STANDARD.encode(sha1_of(key))
-}
-
-fn sha1_of(key: &str) -> [u8; 20] {
-    let mut hasher = Sha1::new();
-    hasher.update(key.as_bytes());
-    hasher.update(GUID.as_bytes());
-    hasher.finalize().into()
+    // exercise: end
 }
 
 /// The `Sec-WebSocket-Key` a client sends for 16 random bytes (RFC 6455 4.1: "a nonce

@@ -27,7 +27,7 @@
 
 use super::MAX_HANDSHAKE_HEADERS;
 use super::{accept_key, decode_key, is_token, HANDSHAKE_TIMEOUT, MAX_HANDSHAKE_BYTES};
-use crate::http::{self, BodyFraming, Event, RequestHead, RequestParser, Version};
+use crate::http::{self, BodyFraming, Event, Headers, RequestHead, RequestParser, Version};
 use crate::trace::quote;
 use crate::ws::error::{ErrorKind, WsError};
 use std::time::{Duration, Instant, SystemTime};
@@ -233,28 +233,7 @@ pub fn check_request(head: RequestHead) -> Result<UpgradeRequest, WsError> {
     if headers.get("host").is_none_or(<[u8]>::is_empty) {
         return fail(ErrorKind::EmptyHost, "the Host header is empty".into());
     }
-    // "3. An |Upgrade| header field containing the value "websocket", treated as an ASCII
-    // case-insensitive value."
-    if !headers.has_token("upgrade", "websocket") {
-        return fail(
-            ErrorKind::NoUpgradeWebsocket,
-            match headers.get("upgrade") {
-                None => "no Upgrade header: this is a WebSocket endpoint".into(),
-                Some(v) => format!("Upgrade is {}, not websocket", quote(v, 40)),
-            },
-        );
-    }
-    // "4. A |Connection| header field that includes the token "Upgrade", treated as an ASCII
-    // case-insensitive value."
-    if !headers.has_token("connection", "upgrade") {
-        return fail(
-            ErrorKind::NoConnectionUpgrade,
-            match headers.get("connection") {
-                None => "no Connection header; it must contain Upgrade".into(),
-                Some(v) => format!("Connection is {}, without Upgrade", quote(v, 40)),
-            },
-        );
-    }
+    check_upgrade_headers(headers)?;
     // "6. A |Sec-WebSocket-Version| header field, with a value of 13." Checked before the key:
     // a client of another version learns from the 426 which one to use (RFC 6455 4.4).
     let versions: Vec<&[u8]> = headers.get_all("sec-websocket-version").collect();
@@ -342,6 +321,39 @@ pub fn check_request(head: RequestHead) -> Result<UpgradeRequest, WsError> {
         extensions,
         head,
     })
+}
+
+/// RFC 6455 4.2.1 items 3 and 4: the request asks to upgrade this connection to WebSocket.
+fn check_upgrade_headers(headers: &Headers) -> Result<(), WsError> {
+    // exercise(09): begin "Is it an upgrade to WebSocket? Upgrade and Connection, as tokens"
+    // hint: RFC 6455 4.2.1 wants "3. An |Upgrade| header field containing the value "websocket", treated as an ASCII case-insensitive value." and "4. A |Connection| header field that includes the token "Upgrade"". Both fields are comma-separated lists of tokens: `Connection: keep-alive, Upgrade` (what Firefox sends) must pass.
+    // hint: `headers.has_token(name, token)` looks for a token in every field of that name, without regard to case. Refuse with `Err(WsError::new(ErrorKind::NoUpgradeWebsocket, reason))`, or `ErrorKind::NoConnectionUpgrade`: both are answered with a 400.
+    // hint: Say in the reason what came: `headers.get("upgrade")` is the raw value (or None), and `quote(value, 40)` prints it safely.
+    let fail = |kind, reason: String| Err(WsError::new(kind, reason));
+    // "3. An |Upgrade| header field containing the value "websocket", treated as an ASCII
+    // case-insensitive value."
+    if !headers.has_token("upgrade", "websocket") {
+        return fail(
+            ErrorKind::NoUpgradeWebsocket,
+            match headers.get("upgrade") {
+                None => "no Upgrade header: this is a WebSocket endpoint".into(),
+                Some(v) => format!("Upgrade is {}, not websocket", quote(v, 40)),
+            },
+        );
+    }
+    // "4. A |Connection| header field that includes the token "Upgrade", treated as an ASCII
+    // case-insensitive value."
+    if !headers.has_token("connection", "upgrade") {
+        return fail(
+            ErrorKind::NoConnectionUpgrade,
+            match headers.get("connection") {
+                None => "no Connection header; it must contain Upgrade".into(),
+                Some(v) => format!("Connection is {}, without Upgrade", quote(v, 40)),
+            },
+        );
+    }
+    Ok(())
+    // exercise: end
 }
 
 /// The name of one element of an extension list, if it is well-formed:
