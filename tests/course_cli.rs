@@ -240,7 +240,7 @@ fn unknown_lessons_are_refused_clearly() {
     let out = course(&home, &["check", "42", "--addr", "127.0.0.1:1"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no lesson 42"), "{}", text(&out));
-    let out = course(&home, &["new", "09"]);
+    let out = course(&home, &["new", "10"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no reference yet"), "{}", text(&out));
 }
