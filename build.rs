@@ -37,9 +37,8 @@ fn main() {
     println!("cargo:rerun-if-changed=tests/browser/node_modules/playwright-core/package.json");
     println!("cargo:rerun-if-env-changed=CHROMIUM");
     let on_path = |name: &str| std::env::split_paths(&path).any(|dir| dir.join(name).is_file());
-    let chromium = std::env::var_os("CHROMIUM").map_or(on_path("chromium"), |c| {
-        Path::new(&c).is_file()
-    });
+    let chromium =
+        std::env::var_os("CHROMIUM").map_or(on_path("chromium"), |c| Path::new(&c).is_file());
     let playwright = Path::new("tests/browser/node_modules/playwright-core/package.json").is_file();
     let browser = on_path("node") && chromium && playwright;
     if !browser && !require {

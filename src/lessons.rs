@@ -93,8 +93,14 @@ const WS: Module = Module {
         ("ws/message.rs", include_str!("ws/message.rs")),
         ("ws/utf8.rs", include_str!("ws/utf8.rs")),
         ("ws/handshake/mod.rs", include_str!("ws/handshake/mod.rs")),
-        ("ws/handshake/client.rs", include_str!("ws/handshake/client.rs")),
-        ("ws/handshake/server.rs", include_str!("ws/handshake/server.rs")),
+        (
+            "ws/handshake/client.rs",
+            include_str!("ws/handshake/client.rs"),
+        ),
+        (
+            "ws/handshake/server.rs",
+            include_str!("ws/handshake/server.rs"),
+        ),
     ],
 };
 
