@@ -80,6 +80,14 @@ pub enum More {
     Failed(io::Error),
 }
 
+/// How a slowloris client ([`HttpConn::trickle_head`]) fared: whether the server closed, what
+/// was sent, and for how many seconds.
+pub struct Trickled {
+    pub closed: bool,
+    pub sent: Vec<u8>,
+    pub waited: f32,
+}
+
 /// A connection to the server and the bytes read from it but not used yet.
 pub struct HttpConn<'a> {
     pub ctx: &'a Ctx,
@@ -92,10 +100,58 @@ const MAX_HEAD: usize = 64 * 1024;
 
 impl<'a> HttpConn<'a> {
     pub fn open(ctx: &'a Ctx) -> Result<Self, Failure> {
+        Self::open_to(ctx, "http")
+    }
+
+    /// A connection to the server's listener of `scheme` (`ws` for a WebSocket handshake,
+    /// which starts as an HTTP request).
+    pub fn open_to(ctx: &'a Ctx, scheme: &str) -> Result<Self, Failure> {
         Ok(HttpConn {
             ctx,
-            stream: connect(ctx, ctx.addr("http"))?,
+            stream: connect(ctx, ctx.addr(scheme))?,
             buf: Vec::new(),
+        })
+    }
+
+    /// Slowloris: send `head` (a request head without its blank line), then one byte of
+    /// `trickle` every half second, until the server answers (the answer is left in `buf`),
+    /// closes, or `bound` passes. A timer reset by every read never fires against this.
+    pub fn trickle_head(
+        &mut self,
+        head: &[u8],
+        trickle: &[u8],
+        bound: Duration,
+    ) -> Result<Trickled, Failure> {
+        self.send(head)?;
+        let mut sent = head.to_vec();
+        let mut closed = false;
+        let start = Instant::now();
+        while start.elapsed() < bound && !closed {
+            let tick = Instant::now() + Duration::from_millis(500);
+            loop {
+                match self.more(tick) {
+                    More::Bytes => continue,
+                    More::Timeout => break,
+                    More::Eof | More::Failed(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if !self.buf.is_empty() || closed {
+                break;
+            }
+            let byte = trickle[(sent.len() - head.len()) % trickle.len()];
+            if io::Write::write_all(&mut &self.stream, &[byte]).is_err() {
+                closed = true;
+            } else {
+                sent.push(byte);
+            }
+        }
+        Ok(Trickled {
+            closed,
+            sent,
+            waited: start.elapsed().as_secs_f32(),
         })
     }
 

@@ -13,7 +13,7 @@
 //! by the grader's own small reader, [`HttpConn`] in `grader/http.rs`, with a deadline on every
 //! read.
 
-use super::http::{expect_status, get, post, HttpConn, More, Response};
+use super::http::{expect_status, get, post, HttpConn, More, Response, Trickled};
 use super::wire;
 use super::{Check, Ctx, Failure, Suite};
 use std::io::Write;
@@ -420,37 +420,15 @@ const HEADER_TIMEOUT_BOUND: Duration = Duration::from_secs(30);
 
 fn slowloris(ctx: &Ctx) -> Result<(), Failure> {
     let mut c = HttpConn::open(ctx)?;
-    let head = b"GET / HTTP/1.1\r\nHost: grader\r\n";
-    c.send(head)?;
-    let mut sent = head.to_vec();
-    // Then one byte every half second, never the blank line: a timer reset by every read
-    // never fires.
-    let trickle = b"X-Slowloris: a-byte-now-and-then\r\n";
-    let start = Instant::now();
-    let mut closed = false;
-    while start.elapsed() < HEADER_TIMEOUT_BOUND && !closed {
-        let tick = Instant::now() + Duration::from_millis(500);
-        loop {
-            match c.more(tick) {
-                More::Bytes => continue,
-                More::Timeout => break,
-                More::Eof | More::Failed(_) => {
-                    closed = true;
-                    break;
-                }
-            }
-        }
-        if !c.buf.is_empty() || closed {
-            break;
-        }
-        let byte = trickle[(sent.len() - head.len()) % trickle.len()];
-        if (&c.stream).write_all(&[byte]).is_err() {
-            closed = true;
-        } else {
-            sent.push(byte);
-        }
-    }
-    let waited = start.elapsed().as_secs_f32();
+    let Trickled {
+        closed,
+        sent,
+        waited,
+    } = c.trickle_head(
+        b"GET / HTTP/1.1\r\nHost: grader\r\n",
+        b"X-Slowloris: a-byte-now-and-then\r\n",
+        HEADER_TIMEOUT_BOUND,
+    )?;
     if c.buf.is_empty() && !closed {
         return Err(Failure::new(format!(
             "half a request head, then a byte every 0.5 s: no 408 and no close in {waited:.0} s. \

@@ -20,13 +20,12 @@
 //! by the small reader below, and the accept value is computed here from the RFC's formula
 //! with the `sha1` and `base64` crates (a hash and an encoding are not what is being tested).
 
-use super::wire::{self, connect, send};
+use super::http::{HttpConn, More, Trickled};
+use super::wire::{self, send};
 use super::{Check, Ctx, Failure, Suite};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha1::{Digest, Sha1};
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 pub const SUITE: Suite = Suite {
@@ -242,56 +241,19 @@ impl Answer {
     }
 }
 
-/// How a read ended.
-enum More {
-    Bytes,
-    Eof,
-    Timeout,
-    Failed(io::Error),
-}
-
 /// Longest response head we wait for.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// A connection to the server, with the bytes read and not used yet.
-struct Conn<'a> {
-    ctx: &'a Ctx,
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl<'a> Conn<'a> {
-    fn open(ctx: &'a Ctx) -> Result<Self, Failure> {
-        Ok(Conn {
-            ctx,
-            stream: connect(ctx, ctx.addr("ws"))?,
-            buf: Vec::new(),
-        })
-    }
-
-    fn more(&mut self, deadline: Instant) -> More {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return More::Timeout;
-        }
-        self.stream.set_read_timeout(Some(left)).ok();
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            return match (&self.stream).read(&mut chunk) {
-                Ok(0) => More::Eof,
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    More::Bytes
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if wire::timed_out(&e) => More::Timeout,
-                Err(e) => More::Failed(e),
-            };
-        }
-    }
-
+/// The grader's connection is lesson 07's [`HttpConn`] (a handshake starts as an HTTP request),
+/// opened to the `ws` listener, with the readers below for handshake answers.
+impl HttpConn<'_> {
     /// Read more before `deadline`, or fail saying why nothing came while waiting for `what`.
-    fn more_or_fail(&mut self, deadline: Instant, what: &str, sent: &[u8]) -> Result<(), Failure> {
+    fn more_or_fail_sent(
+        &mut self,
+        deadline: Instant,
+        what: &str,
+        sent: &[u8],
+    ) -> Result<(), Failure> {
         let why = match self.more(deadline) {
             More::Bytes => return Ok(()),
             More::Eof if self.buf.is_empty() => {
@@ -325,7 +287,7 @@ impl<'a> Conn<'a> {
                 .sent(sent)
                 .received(&self.buf));
             }
-            self.more_or_fail(deadline, "a response", sent)?;
+            self.more_or_fail_sent(deadline, "a response", sent)?;
         };
         let head: Vec<u8> = self.buf.drain(..end).collect();
         let text = String::from_utf8_lossy(&head).into_owned();
@@ -355,7 +317,7 @@ impl<'a> Conn<'a> {
             let length = answer.header("content-length").and_then(|v| v.parse().ok());
             if let Some(n) = length.filter(|&n: &usize| n < 1 << 20) {
                 while self.buf.len() < n {
-                    self.more_or_fail(deadline, "the body of the refusal", sent)?;
+                    self.more_or_fail_sent(deadline, "the body of the refusal", sent)?;
                 }
                 self.buf.drain(..n);
             }
@@ -367,7 +329,7 @@ impl<'a> Conn<'a> {
     fn expect_bytes(&mut self, expected: &[u8], sent: &[u8], what: &str) -> Result<(), Failure> {
         let deadline = Instant::now() + self.ctx.timeout;
         while self.buf.len() < expected.len() && expected.starts_with(&self.buf) {
-            if let Err(f) = self.more_or_fail(deadline, what, sent) {
+            if let Err(f) = self.more_or_fail_sent(deadline, what, sent) {
                 return Err(f.expected(expected));
             }
         }
@@ -386,7 +348,7 @@ impl<'a> Conn<'a> {
 
 /// Open a connection, send `request` in one write, read the answer.
 fn ask(ctx: &Ctx, request: &[u8], what: &str) -> Result<Answer, Failure> {
-    let mut c = Conn::open(ctx)?;
+    let mut c = HttpConn::open_to(ctx, "ws")?;
     send(&c.stream, request).map_err(|f| f.during(what))?;
     c.answer(request).map_err(|f| f.during(what))
 }
@@ -670,7 +632,7 @@ fn one_byte_at_a_time(ctx: &Ctx) -> Result<(), Failure> {
     let key = random_key(ctx);
     let sent = Request::new(&key).bytes();
     let what = "a handshake sent one byte per write";
-    let mut c = Conn::open(ctx)?;
+    let mut c = HttpConn::open_to(ctx, "ws")?;
     wire::send_in_pieces(&c.stream, &sent, || 1, Duration::from_millis(1))
         .map_err(|f| f.during(what))?;
     let a = c.answer(&sent).map_err(|f| f.during(what))?;
@@ -684,7 +646,7 @@ fn frame_with_the_head(ctx: &Ctx) -> Result<(), Failure> {
     let first = b"sent in the same write as the head";
     let sent = [Request::new(&key).bytes(), masked_text(first, mask)].concat();
     let what = "a handshake and a masked text frame in one write";
-    let mut c = Conn::open(ctx)?;
+    let mut c = HttpConn::open_to(ctx, "ws")?;
     send(&c.stream, &sent).map_err(|f| f.during(what))?;
     let a = c.answer(&sent).map_err(|f| f.during(what))?;
     expect_upgraded(&a, &key, &sent, what)?;
@@ -732,7 +694,7 @@ fn refusal_closes(ctx: &Ctx) -> Result<(), Failure> {
     let good = Request::new(&key).bytes();
     let sent = [bad, good].concat();
     let what = "a refused handshake (`Upgrade: h2c`) and a good one, in one write";
-    let mut c = Conn::open(ctx)?;
+    let mut c = HttpConn::open_to(ctx, "ws")?;
     send(&c.stream, &sent).map_err(|f| f.during(what))?;
     // A close with no answer at all is not this check's mistake (the refusal itself is checked
     // by the others): websockets 17.4, for one, fails on the bytes after a refused head and
@@ -778,38 +740,16 @@ fn refusal_closes(ctx: &Ctx) -> Result<(), Failure> {
 const HANDSHAKE_TIMEOUT_BOUND: Duration = Duration::from_secs(15);
 
 fn slow_handshake(ctx: &Ctx) -> Result<(), Failure> {
-    let mut c = Conn::open(ctx)?;
-    let head = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\n";
-    send(&c.stream, head)?;
-    let mut sent = head.to_vec();
-    // Then a byte every half second, never the blank line: a timer reset by each read never
-    // fires.
-    let trickle = b"X-Slow: a-byte-now-and-then\r\n";
-    let start = Instant::now();
-    let mut closed = false;
-    while start.elapsed() < HANDSHAKE_TIMEOUT_BOUND && !closed {
-        let tick = Instant::now() + Duration::from_millis(500);
-        loop {
-            match c.more(tick) {
-                More::Bytes => continue,
-                More::Timeout => break,
-                More::Eof | More::Failed(_) => {
-                    closed = true;
-                    break;
-                }
-            }
-        }
-        if !c.buf.is_empty() || closed {
-            break;
-        }
-        let byte = trickle[(sent.len() - head.len()) % trickle.len()];
-        if (&c.stream).write_all(&[byte]).is_err() {
-            closed = true;
-        } else {
-            sent.push(byte);
-        }
-    }
-    let waited = start.elapsed().as_secs_f32();
+    let mut c = HttpConn::open_to(ctx, "ws")?;
+    let Trickled {
+        closed,
+        sent,
+        waited,
+    } = c.trickle_head(
+        b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\n",
+        b"X-Slow: a-byte-now-and-then\r\n",
+        HANDSHAKE_TIMEOUT_BOUND,
+    )?;
     if c.buf.is_empty() && !closed {
         return Err(Failure::new(format!(
             "half a handshake, then a byte every 0.5 s: no 408 and no close in {waited:.0} s. \
