@@ -1,5 +1,5 @@
 //! Finds the outside programs that peer tests talk to (python3, socat, nc, curl, wrk, and node
-//! with chromium and playwright-core for the browser tests), so that
+//! with chromium and playwright-core for the browser tests, Node's ws, Python's websockets and kosoku), so that
 //! plain `cargo test` marks a test whose peer is missing as ignored, with the reason, instead of
 //! failing it or passing it silently. `scripts/test.sh` installs every peer and sets
 //! NETCOURSE_REQUIRE_PEERS=1, which makes every peer test run (and fail if a peer is missing).
@@ -31,6 +31,12 @@ fn main() {
     if !websockets && !require {
         println!("cargo:rustc-cfg=missing_websockets");
     }
+    // kosoku, the Autobahn TestSuite runner from PyPI (lessons 11 and 12's conformance).
+    println!("cargo::rustc-check-cfg=cfg(missing_kosoku)");
+    let kosoku = std::env::split_paths(&path).any(|dir| dir.join("kosoku").is_file());
+    if !kosoku && !require {
+        println!("cargo:rustc-cfg=missing_kosoku");
+    }
     // The browser tests need three things: node, Debian's chromium, and playwright-core from
     // npm (tests/browser/package.json; scripts/test.sh runs `npm ci` there).
     println!("cargo::rustc-check-cfg=cfg(missing_browser)");
@@ -43,5 +49,13 @@ fn main() {
     let browser = on_path("node") && chromium && playwright;
     if !browser && !require {
         println!("cargo:rustc-cfg=missing_browser");
+    }
+    // Node's `ws` client (lesson 11's second real client), from the same package.json.
+    println!("cargo::rustc-check-cfg=cfg(missing_node_ws)");
+    println!("cargo:rerun-if-changed=tests/browser/node_modules/ws/package.json");
+    let node_ws =
+        on_path("node") && Path::new("tests/browser/node_modules/ws/package.json").is_file();
+    if !node_ws && !require {
+        println!("cargo:rustc-cfg=missing_node_ws");
     }
 }

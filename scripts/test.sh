@@ -29,8 +29,9 @@ fi
 
 # playwright-core, at the version package-lock.json pins (no browser download: it drives the
 # chromium above).
-if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
-  echo "installing playwright-core (tests/browser)"
+# Node's ws client comes from the same package-lock.json.
+if [ ! -f tests/browser/node_modules/playwright-core/package.json ] || [ ! -f tests/browser/node_modules/ws/package.json ]; then
+  echo "installing playwright-core and ws (tests/browser)"
   npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 fi
 
@@ -38,6 +39,11 @@ fi
 if ! python3 -c "import websockets" 2>/dev/null; then
   echo "installing the websockets Python library"
   python3 -m pip install --quiet 'websockets>=12'
+fi
+# kosoku: the Autobahn TestSuite's cases, run from Python (lessons 11 and 12's conformance).
+if ! command -v kosoku >/dev/null; then
+  echo "installing kosoku (the Autobahn TestSuite runner)"
+  python3 -m pip install --quiet 'kosoku==0.1.0'
 fi
 
 NETCOURSE_REQUIRE_PEERS=1 cargo test "$@"
