@@ -201,7 +201,17 @@ pub const LESSONS: &[Lesson] = &[
         assets: &[],
     },
     planned(10, "10-ws-frames", "WebSocket frames"),
-    planned(11, "11-ws-server", "A WebSocket server on the event loop"),
+    Lesson {
+        number: 11,
+        name: "11-ws-server",
+        title: "A WebSocket server on the event loop",
+        source: Some(include_str!("../lessons/11-ws-server/main.rs")),
+        modules: &[TRACE, LAYOUT, EVENT_LOOP, HTTP, WS],
+        assets: &[(
+            "page.html",
+            include_str!("../lessons/11-ws-server/page.html"),
+        )],
+    },
     planned(12, "12-ws-client", "A WebSocket client"),
     planned(13, "13-stomp", "STOMP over WebSocket and TCP"),
     planned(14, "14-socketio", "A Socket.IO-compatible server"),
