@@ -87,6 +87,7 @@ const WS: Module = Module {
         ("ws/close.rs", include_str!("ws/close.rs")),
         ("ws/connection.rs", include_str!("ws/connection.rs")),
         ("ws/decoder.rs", include_str!("ws/decoder.rs")),
+        ("ws/dissect.rs", include_str!("ws/dissect.rs")),
         ("ws/error.rs", include_str!("ws/error.rs")),
         ("ws/frame.rs", include_str!("ws/frame.rs")),
         ("ws/mask.rs", include_str!("ws/mask.rs")),
@@ -200,7 +201,14 @@ pub const LESSONS: &[Lesson] = &[
         modules: &[TRACE, LAYOUT, EVENT_LOOP, HTTP, WS],
         assets: &[],
     },
-    planned(10, "10-ws-frames", "WebSocket frames"),
+    Lesson {
+        number: 10,
+        name: "10-ws-frames",
+        title: "WebSocket frames: a dissector, an encoder and a traced echo",
+        source: Some(include_str!("../lessons/10-ws-frames/main.rs")),
+        modules: &[TRACE, LAYOUT, EVENT_LOOP, HTTP, WS],
+        assets: &[("pcap.rs", include_str!("../lessons/10-ws-frames/pcap.rs"))],
+    },
     Lesson {
         number: 11,
         name: "11-ws-server",

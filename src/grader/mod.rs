@@ -28,6 +28,7 @@ mod lesson05;
 mod lesson07;
 mod lesson08;
 mod lesson09;
+mod lesson10;
 pub mod procfs;
 mod report;
 mod server;
@@ -86,6 +87,7 @@ pub fn suites() -> &'static [Suite] {
         lesson07::SUITE,
         lesson08::SUITE,
         lesson09::SUITE,
+        lesson10::SUITE,
     ]
 }
 

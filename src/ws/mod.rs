@@ -53,6 +53,7 @@
 pub mod close;
 pub mod connection;
 pub mod decoder;
+pub mod dissect;
 pub mod error;
 pub mod frame;
 pub mod handshake;
