@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-const PEERS: &[&str] = &["python3", "socat", "nc", "curl", "wrk"];
+const PEERS: &[&str] = &["python3", "socat", "nc", "curl", "wrk", "tcpdump"];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

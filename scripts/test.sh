@@ -15,6 +15,8 @@ command -v socat >/dev/null || packages+=(socat)
 command -v nc >/dev/null || packages+=(netcat-openbsd)
 command -v curl >/dev/null || packages+=(curl)
 command -v wrk >/dev/null || packages+=(wrk)
+# tcpdump: lesson 10 decodes a capture it makes on lo (capturing needs root, which CI has).
+command -v tcpdump >/dev/null || packages+=(tcpdump)
 # The browser tests: Debian's chromium (no browser download), driven from node by playwright-core.
 [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null || packages+=(chromium)
 command -v node >/dev/null || packages+=(nodejs)
