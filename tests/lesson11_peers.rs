@@ -85,8 +85,21 @@ const CASES: &[&str] = &[
     ignore = "peer test: Python's websockets library not found (scripts/test.sh installs it)"
 )]
 fn the_websockets_client_gets_every_message_back_and_every_close_right() {
+    // Then, over a raw socket in the script: the 16 MiB limit plus one byte (with fewer bytes
+    // than a library would send), the ping in the middle of a fragmented message, the
+    // server's TCP close.
     let mut cases = CASES.to_vec();
-    // A raw socket in the script: the ping in the middle of a fragmented message.
+    let at = cases
+        .iter()
+        .position(|&c| c == "server close 1002")
+        .unwrap();
+    cases.splice(
+        at..at,
+        [
+            "server close 1009 at 16 MiB + 1",
+            "server close 1009 at 16 MiB + 1 fragmented",
+        ],
+    );
     cases.extend([
         "raw ping",
         "server closes tcp",

@@ -212,7 +212,7 @@ def raw_connect(base, path="/echo"):
     return s
 
 
-def frame(opcode, payload, fin=True, mask=True):
+def frame(opcode, payload, fin=True, mask=True, key=None):
     """RFC 6455 5.2: FIN and opcode, then MASK and the length (7 bits, or 126 + 16 bits, or
     127 + 64 bits), the masking key, the payload XORed with it."""
     head = bytes([(0x80 if fin else 0) | opcode])
@@ -226,7 +226,11 @@ def frame(opcode, payload, fin=True, mask=True):
         head += bytes([m | 127]) + struct.pack("!Q", n)
     if not mask:
         return head + payload
-    key = os.urandom(4)
+    key = key or os.urandom(4)
+    if key == bytes(4):
+        # An all-zero key is a key like any other (the client picks it), and XOR with it is
+        # a no-op: the way to send megabytes from pure Python without masking them byte by byte.
+        return head + key + payload
     return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
@@ -282,6 +286,22 @@ def raw_cases(base):
         reason = expect_close(s, 1007)
         expect_eof(s)
     ok("server close 1007 fragmented", f"c3 28 in a continuation: {reason!r}")
+
+    with raw_connect(base) as s:
+        # One byte over the default 16 MiB: the frame's header says so, and the server need
+        # not read the payload to refuse it.
+        # FIN + binary, MASK + 127, the 64-bit length, a (zero) masking key; no payload.
+        s.sendall(bytes([0x82, 0x80 | 127]) + struct.pack("!Q", 16 * MIB + 1) + bytes(4))
+        reason = expect_close(s, 1009)
+    ok("server close 1009 at 16 MiB + 1", f"from the frame header alone: {reason!r}")
+
+    with raw_connect(base) as s:
+        # Exactly 16 MiB in a first fragment, then a continuation of 1 byte: the message is
+        # over the limit although each frame is not.
+        s.sendall(frame(0x2, bytes(16 * MIB), fin=False, key=bytes(4)))
+        s.sendall(frame(0x0, b"!", key=bytes(4)))
+        reason = expect_close(s, 1009)
+    ok("server close 1009 at 16 MiB + 1 fragmented", f"16 MiB + 1 byte: {reason!r}")
 
     with raw_connect(base) as s:
         # RFC 6455 5.1: "The server MUST close the connection upon receiving a frame that is
