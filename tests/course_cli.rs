@@ -65,6 +65,7 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
         ("07", "07-http-server", " --header-timeout 1"),
         ("09", "09-ws-handshake", " --handshake-timeout 1"),
         ("08", "08-http-realtime", " --tick-ms 0"),
+        ("10", "10-ws-frames", ""),
     ] {
         let dir = home.join(format!("starter-{lesson}"));
         let out = course(&home, &["new", lesson, dir.to_str().unwrap()]);
@@ -79,6 +80,7 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
             "src/realtime/mod.rs",
             "src/ws/handshake/mod.rs",
             "src/ws/handshake/server.rs",
+            "src/ws/frame.rs",
         ]
         .iter()
         .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
@@ -240,7 +242,7 @@ fn unknown_lessons_are_refused_clearly() {
     let out = course(&home, &["check", "42", "--addr", "127.0.0.1:1"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no lesson 42"), "{}", text(&out));
-    let out = course(&home, &["new", "10"]);
+    let out = course(&home, &["new", "13"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no reference yet"), "{}", text(&out));
 }

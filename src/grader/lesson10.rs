@@ -421,14 +421,16 @@ impl<'a> Ws<'a> {
             match self.more(deadline) {
                 Ok(()) => {}
                 Err(Stop::Eof) | Err(Stop::Failed(_)) => return Ok(code),
-                Err(Stop::Timeout) => return Err(fail(
-                    self,
-                    format!(
+                Err(Stop::Timeout) => {
+                    return Err(fail(
+                        self,
+                        format!(
                         "after its Close frame the server kept the TCP connection open for {} s; \
                              it MUST close it (RFC 6455 7.1.1)",
                         self.ctx.timeout.as_secs_f32()
                     ),
-                )),
+                    ))
+                }
             }
         }
     }
@@ -868,13 +870,15 @@ fn tcp_closed_after_close(ctx: &Ctx) -> Result<(), Failure> {
         match ws.more(deadline) {
             Ok(()) => continue,
             Err(Stop::Eof) | Err(Stop::Failed(_)) => return Ok(()),
-            Err(Stop::Timeout) => return Err(Failure::new(format!(
+            Err(Stop::Timeout) => {
+                return Err(Failure::new(format!(
                 "{what}, answered: the TCP connection was still open {} s later; the server MUST \
                      close it after the closing handshake",
                 ctx.timeout.as_secs_f32()
             ))
-            .sent(&frame)
-            .received(&ws.buf)),
+                .sent(&frame)
+                .received(&ws.buf))
+            }
         }
     }
 }

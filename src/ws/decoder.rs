@@ -287,6 +287,10 @@ fn parse_header(
     if bytes.len() < 2 + ext {
         return Ok(None);
     }
+    // exercise(10): begin "Read the extended length (16 or 64 bits, big-endian), check it, and take the masking key"
+    // hint: `bytes[2..2 + ext]` holds the extended length when `len7` is 126 (2 bytes: `u16::from_be_bytes`) or 127 (8 bytes: `u64::from_be_bytes`); otherwise the length is `len7` itself.
+    // hint: Refuse what RFC 6455 5.2 forbids: a 16-bit length under 126 or a 64-bit one under 65536 (`non_minimal(len, bits)`), a 64-bit length with its top bit set (`ErrorKind::LengthMsbSet`); then a length over `config.max_frame` (`ErrorKind::FrameTooLarge`, 1009) before any payload is read.
+    // hint: Wait (`Ok(None)`) until `header_len` bytes are there; the masking key is the 4 bytes after the extended length when `masked`. Return `Ok(Some((FrameHeader { fin, rsv, opcode, mask, payload_len }, header_len)))`.
     let payload_len = match len7 {
         126 => {
             let len = u64::from(u16::from_be_bytes([bytes[2], bytes[3]]));
@@ -345,6 +349,7 @@ fn parse_header(
         },
         header_len,
     )))
+    // exercise(10): end
 }
 
 fn non_minimal(len: u64, bits: u32) -> WsError {

@@ -223,6 +223,10 @@ impl FrameHeader {
 
     /// Append the header's bytes to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
+        // exercise(10): begin "Encode a header: FIN, RSV and opcode in byte 0, MASK and the length in the fewest bytes, the masking key"
+        // hint: Byte 0 is FIN (0x80), the three RSV bits (`self.rsv << 4`) and the opcode (`self.opcode.as_u8()`), ORed together.
+        // hint: Byte 1 is the MASK bit (0x80 when `self.mask` is `Some`) ORed with the 7-bit length: the length itself for 0-125, 126 for 126-65535 (then 2 bytes, `(len as u16).to_be_bytes()`), 127 for more (then 8 bytes, `len.to_be_bytes()`). `length_bytes(len)` says which.
+        // hint: RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length": 125 is 7 bits, 126 is 16 bits, 65536 is 64 bits. Then the key's 4 bytes, if masked.
         let fin = if self.fin { 0x80 } else { 0 };
         out.push(fin | (self.rsv & 0b111) << 4 | self.opcode.as_u8());
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
@@ -242,6 +246,7 @@ impl FrameHeader {
         if let Some(key) = self.mask {
             out.extend_from_slice(&key);
         }
+        // exercise(10): end
     }
 }
 

@@ -28,9 +28,13 @@
 /// `offset` is the position of `data[0]` in the payload. Slow; the tests check [`apply_mask`]
 /// against it.
 pub fn mask_bytewise(data: &mut [u8], key: [u8; 4], offset: usize) {
+    // exercise(10): begin "Unmask: XOR each byte with the key byte its position in the payload picks"
+    // hint: RFC 6455 5.3: byte i of the payload is XORed with `key[i % 4]`, where i counts from the start of the frame's payload.
+    // hint: `data` may be a piece from the middle of a payload (a read ended inside the frame): its first byte is payload byte `offset`, so byte j of `data` uses `key[(offset + j) % 4]`. Starting at key byte 0 for every piece is the classic mistake (course check 10: unmasks_with_the_wrong_key_offset).
     for (i, byte) in data.iter_mut().enumerate() {
         *byte ^= key[(offset + i) % 4];
     }
+    // exercise(10): end
 }
 
 /// Mask (or unmask: the same XOR) `data`, the part of a payload that starts at byte `offset` of

@@ -107,6 +107,10 @@ impl Assembler {
                 Current::Control(opcode, Vec::with_capacity(header.payload_len as usize));
             return Ok(());
         }
+        // exercise(10): begin "Fragments: a first frame starts a message, continuations extend it, anything else out of order is a protocol error"
+        // hint: `self.message` is the message in progress. A continuation with none in progress is `ErrorKind::UnexpectedContinuation`; a text or binary frame while one is in progress is `ErrorKind::ExpectedContinuation` (both 1002, RFC 6455 5.4).
+        // hint: A text or binary frame with none in progress starts a `Partial { opcode, data: Vec::new(), utf8: (opcode == Opcode::Text).then(Utf8Validator::new), fragments: 0 }`: its type is the first frame's, whatever the continuations say.
+        // hint: Count the fragment against `self.limits.max_fragments`, and the declared length (`header.payload_len`, before any of it arrives) against `self.limits.max_message` (both 1009); then `self.current = Current::Data { fin: header.fin }` and `Ok(())`.
         match (&mut self.message, opcode) {
             (None, Opcode::Continuation) => {
                 return Err(WsError::new(
@@ -162,6 +166,7 @@ impl Assembler {
         }
         self.current = Current::Data { fin: header.fin };
         Ok(())
+        // exercise(10): end
     }
 
     fn payload(&mut self, bytes: Vec<u8>) -> Result<(), WsError> {
