@@ -257,7 +257,9 @@ impl WsServer {
                 .with_body(format!("{status} {text}\n").as_bytes())
         };
         let path = head.path().to_string();
-        let wants_upgrade = head.headers.get("upgrade").is_some();
+        // Only an upgrade to WebSocket counts: RFC 9110 7.8 lets a server ignore an Upgrade it
+        // does not speak (`Upgrade: h2c` on `/` still gets the page).
+        let wants_upgrade = head.headers.has_token("upgrade", "websocket");
         if self.trace.is_on() {
             self.trace.log(format_args!(
                 "conn {id}: {} {} (upgrade: {wants_upgrade})",
