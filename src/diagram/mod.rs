@@ -24,6 +24,7 @@ mod lesson06;
 mod lesson07;
 mod lesson08;
 mod lesson09;
+mod lesson10;
 mod lesson11;
 pub mod sequence;
 mod svg;
@@ -49,6 +50,7 @@ pub fn catalog() -> Vec<Diagram> {
     all.extend(lesson07::diagrams());
     all.extend(lesson08::diagrams());
     all.extend(lesson09::diagrams());
+    all.extend(lesson10::diagrams());
     all.extend(lesson11::diagrams());
     all
 }
