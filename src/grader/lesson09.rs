@@ -128,7 +128,7 @@ pub const SUITE: Suite = Suite {
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// base64(SHA-1(key + GUID)), as RFC 6455 4.2.2 step 5.4 says.
-fn expected_accept(key: &str) -> String {
+pub(super) fn expected_accept(key: &str) -> String {
     STANDARD.encode(Sha1::digest(format!("{key}{GUID}").as_bytes()))
 }
 
@@ -136,7 +136,7 @@ fn expected_accept(key: &str) -> String {
 const RFC_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// A fresh key: 16 seeded random bytes, base64.
-fn random_key(ctx: &Ctx) -> String {
+pub(super) fn random_key(ctx: &Ctx) -> String {
     STANDARD.encode(ctx.bytes(16))
 }
 
@@ -144,14 +144,14 @@ fn random_key(ctx: &Ctx) -> String {
 
 /// A handshake request: the request line and header fields, in order, editable.
 #[derive(Clone)]
-struct Request {
+pub(super) struct Request {
     line: String,
     headers: Vec<(String, String)>,
 }
 
 impl Request {
     /// The handshake of RFC 6455 1.2 with `key`, without Origin and subprotocols.
-    fn new(key: &str) -> Self {
+    pub(super) fn new(key: &str) -> Self {
         Request {
             line: "GET /chat HTTP/1.1".into(),
             headers: [
@@ -167,13 +167,13 @@ impl Request {
         }
     }
 
-    fn line(mut self, line: &str) -> Self {
+    pub(super) fn line(mut self, line: &str) -> Self {
         self.line = line.into();
         self
     }
 
     /// Set `name` (replacing the field of that name where it is, or adding it at the end).
-    fn set(mut self, name: &str, value: &str) -> Self {
+    pub(super) fn set(mut self, name: &str, value: &str) -> Self {
         match self
             .headers
             .iter_mut()
@@ -190,7 +190,7 @@ impl Request {
         self
     }
 
-    fn bytes(&self) -> Vec<u8> {
+    pub(super) fn bytes(&self) -> Vec<u8> {
         let mut s = format!("{}\r\n", self.line);
         for (n, v) in &self.headers {
             s.push_str(&format!("{n}: {v}\r\n"));
@@ -217,12 +217,12 @@ fn server_text(payload: &[u8]) -> Vec<u8> {
 // ---- Responses, read by a small reader of our own ------------------------------------------------
 
 /// A response head (and a refusal's body, by Content-Length).
-struct Answer {
-    status: u16,
+pub(super) struct Answer {
+    pub(super) status: u16,
     /// Names lowercased, values trimmed.
     headers: Vec<(String, String)>,
     /// The head as it came, for evidence.
-    head: Vec<u8>,
+    pub(super) head: Vec<u8>,
 }
 
 impl Answer {
@@ -271,7 +271,7 @@ impl HttpConn<'_> {
 
     /// Read one response head, and a refusal's body if it has a Content-Length. Bytes after a
     /// 101's head stay in `buf`: they are frames.
-    fn answer(&mut self, sent: &[u8]) -> Result<Answer, Failure> {
+    pub(super) fn answer(&mut self, sent: &[u8]) -> Result<Answer, Failure> {
         let deadline = Instant::now() + self.ctx.timeout;
         let end = loop {
             if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -354,7 +354,7 @@ fn ask(ctx: &Ctx, request: &[u8], what: &str) -> Result<Answer, Failure> {
 }
 
 /// Expect a 101 that switches to websocket and carries the accept value for `key`.
-fn expect_upgraded(a: &Answer, key: &str, sent: &[u8], what: &str) -> Result<(), Failure> {
+pub(super) fn expect_upgraded(a: &Answer, key: &str, sent: &[u8], what: &str) -> Result<(), Failure> {
     if a.status != 101 {
         return Err(Failure::new(format!(
             "{what}: expected 101 Switching Protocols, received {}",

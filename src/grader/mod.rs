@@ -28,6 +28,7 @@ mod lesson05;
 mod lesson07;
 mod lesson08;
 mod lesson09;
+mod lesson11;
 mod lesson10;
 pub mod procfs;
 mod report;
@@ -88,6 +89,7 @@ pub fn suites() -> &'static [Suite] {
         lesson08::SUITE,
         lesson09::SUITE,
         lesson10::SUITE,
+        lesson11::SUITE,
     ]
 }
 
@@ -122,6 +124,9 @@ pub struct Ctx {
     listeners: Vec<Listener>,
     pub timeout: Duration,
     rng: RefCell<Rng>,
+    /// The process group of the server, when the grader started it (`--cmd`): checks that
+    /// signal it or weigh its memory run only then.
+    pub started: Option<u32>,
 }
 
 impl Ctx {
@@ -133,6 +138,7 @@ impl Ctx {
             rng: RefCell::new(Rng::new(
                 options.seed ^ (check_index as u64).wrapping_mul(0x9E37_79B9),
             )),
+            started: None,
         }
     }
 
@@ -277,7 +283,8 @@ pub fn grade(
                 (Some(server), listeners)
             }
         };
-        let ctx = Ctx::new(listeners, options, i);
+        let mut ctx = Ctx::new(listeners, options, i);
+        ctx.started = server.as_ref().map(Server::pid);
         let mut result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&ctx)))
                 .unwrap_or_else(|panic| {
