@@ -74,6 +74,10 @@ struct Cli {
     /// With --pid: count the server's system calls over the measured window with `perf stat`.
     #[arg(long)]
     perf: bool,
+    /// With --perf: more perf events to count per message, e.g. uprobes set up beforehand with
+    /// `perf probe -x /lib/x86_64-linux-gnu/libc.so.6 malloc` (then `probe_libc:malloc`).
+    #[arg(long = "event", value_name = "EVENT")]
+    events: Vec<String>,
     /// Memory mode: open this many connections, hold them idle, report memory per connection.
     #[arg(long, value_name = "N")]
     idle: Option<usize>,
@@ -271,7 +275,7 @@ fn mismatch(id: usize, c: &Conn, frames: &Frames, got: &[u8], want: &[u8], i: us
         ""
     };
     format!(
-        "connection {id}: echo of message {msg} differs at byte {off} of its frame: expected \
+        "connection {id}: echo of message #{msg} (from 0) differs at byte {off} of its frame: expected \
          {:#04x}, got {:#04x}{what}\n  expected: {}\n  got:      {}",
         want[i],
         got[i],
@@ -450,6 +454,8 @@ const SYSCALL_EVENTS: &[&str] = &[
 
 /// `perf stat` attached to the server, counting only between `enable` and `disable`.
 struct PerfCounter {
+    /// SYSCALL_EVENTS, then the --event ones.
+    events: Vec<String>,
     child: Child,
     ctl: std::fs::File,
     ack: std::fs::File,
@@ -457,7 +463,12 @@ struct PerfCounter {
 }
 
 impl PerfCounter {
-    fn start(pid: u32) -> Result<PerfCounter> {
+    fn start(pid: u32, extra: &[String]) -> Result<PerfCounter> {
+        let events: Vec<String> = SYSCALL_EVENTS
+            .iter()
+            .map(|e| e.to_string())
+            .chain(extra.iter().cloned())
+            .collect();
         let mut ctl_fds = [0; 2];
         let mut ack_fds = [0; 2];
         // SAFETY: pipe writes two descriptors into the arrays. Not O_CLOEXEC: perf inherits
@@ -475,7 +486,7 @@ impl PerfCounter {
             .arg("-o")
             .arg(&out)
             .arg("-e")
-            .arg(SYSCALL_EVENTS.join(","))
+            .arg(events.join(","))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             // perf says "Events enabled" on every command: not worth showing.
@@ -495,6 +506,7 @@ impl PerfCounter {
             )
         };
         Ok(PerfCounter {
+            events,
             child,
             ctl,
             ack,
@@ -512,23 +524,24 @@ impl PerfCounter {
         Ok(())
     }
 
-    /// Stop perf and read its counts, in SYSCALL_EVENTS order.
-    fn finish(mut self) -> Result<Vec<u64>> {
+    /// Stop perf and read its counts, in `events` order.
+    fn finish(mut self) -> Result<Vec<(String, u64)>> {
         // SAFETY: kill sends SIGINT to our own child, which makes perf print and exit.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         self.child.wait()?;
         let text = std::fs::read_to_string(&self.out)?;
         std::fs::remove_file(&self.out).ok();
-        let counts: Vec<u64> = SYSCALL_EVENTS
+        let counts: Vec<u64> = self
+            .events
             .iter()
             .map(|ev| {
                 text.lines()
-                    .find(|l| l.split(',').nth(2) == Some(*ev))
+                    .find(|l| l.split(',').nth(2) == Some(ev.as_str()))
                     .and_then(|l| l.split(',').next()?.parse().ok())
                     .unwrap_or(0)
             })
             .collect();
-        Ok(counts)
+        Ok(self.events.iter().cloned().zip(counts).collect())
     }
 }
 
@@ -561,15 +574,16 @@ fn load(cli: &Cli, poll: &mut Poll, addr: SocketAddr, path: &str, frames: &Frame
     }
     let mut conns = open_all(poll, addr, path, cli.conns)?;
     let mut perf = match (cli.perf, cli.pid) {
-        (true, Some(pid)) => Some(PerfCounter::start(pid)?),
+        (true, Some(pid)) => Some(PerfCounter::start(pid, &cli.events)?),
         (true, None) => bail!("--perf needs --pid"),
         _ => None,
     };
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; RECV_BUF];
-    for c in conns.iter_mut() {
+    for (id, c) in conns.iter_mut().enumerate() {
         c.send(cli.inflight as u64, frames);
-        c.flush(frames)?;
+        c.flush(frames)
+            .with_context(|| format!("connection {id}: write"))?;
     }
     let started = Instant::now();
     let warm_end = started + Duration::from_secs_f64(cli.warmup);
@@ -695,10 +709,12 @@ fn load(cli: &Cli, poll: &mut Poll, addr: SocketAddr, path: &str, frames: &Frame
     let mut syscall_field = String::from("n/a");
     let mut breakdown = String::new();
     if let Some(counts) = &syscalls {
-        syscall_field = format!("{:.3}", per(counts[0] as f64));
-        for (ev, n) in SYSCALL_EVENTS.iter().zip(counts).skip(1) {
-            if *n > 0 {
-                let name = ev.trim_start_matches("syscalls:sys_enter_");
+        syscall_field = format!("{:.3}", per(counts[0].1 as f64));
+        for (ev, n) in counts.iter().skip(1) {
+            if *n > 0 || !SYSCALL_EVENTS.contains(&ev.as_str()) {
+                // syscalls:sys_enter_read is "read", probe_libc:malloc "malloc".
+                let name = ev.rsplit(':').next().unwrap_or(ev);
+                let name = name.trim_start_matches("sys_enter_");
                 breakdown += &format!("{name}:{:.3},", per(*n as f64));
             }
         }
@@ -765,9 +781,10 @@ fn idle(
     // One message on each, so that buffers a server allocates on first use are counted.
     let mut buf = vec![0u8; RECV_BUF];
     let mut events = Events::with_capacity(1024);
-    for c in conns.iter_mut() {
+    for (id, c) in conns.iter_mut().enumerate() {
         c.send(1, frames);
-        c.flush(frames)?;
+        c.flush(frames)
+            .with_context(|| format!("connection {id}: write"))?;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut waiting = n;
@@ -792,7 +809,8 @@ fn idle(
                     Err(e) => return Err(e).context(format!("connection {id}: read")),
                 }
             }
-            c.flush(frames)?;
+            c.flush(frames)
+                .with_context(|| format!("connection {id}: write"))?;
         }
     }
     settle();
