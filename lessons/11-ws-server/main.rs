@@ -34,11 +34,12 @@ use netcourse::http::{annotate_head, RequestParser};
 use netcourse::http::{error_response, Event as HttpEvent, Limits as HttpLimits, RequestHead};
 use netcourse::trace::{Dir, Trace};
 use netcourse::ws::connection::{self, Connection, Event};
+use netcourse::ws::dissect::{self, Dissector, Item};
 use netcourse::ws::frame::{encode_frame, Opcode};
 use netcourse::ws::handshake::server::{
     accept_response, check_request, decide, refusal_response, ServerConfig,
 };
-use netcourse::ws::Limits;
+use netcourse::ws::{Limits, Role};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -52,7 +53,7 @@ struct Cli {
     /// Address to listen on. Port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:7011")]
     addr: SocketAddr,
-    /// Print handshakes, frames' events and closes to stderr.
+    /// Print each request head and every frame, annotated field by field, to stderr.
     #[arg(long)]
     trace: bool,
     /// Largest message on /echo, in bytes (over it: close 1009). The default, 16 MiB, is what
@@ -134,6 +135,67 @@ struct Upgrade {
 struct Ws {
     conn: Connection,
     route: Route,
+    /// With `--trace`: lesson 10's dissector on each direction, to show every frame's fields.
+    frames_in: Option<Dissector>,
+    frames_out: Option<Dissector>,
+}
+
+impl Ws {
+    /// Take every event the connection has for us and act on it; return the chat lines to
+    /// deliver to the room (after this connection's own output is written).
+    fn serve(&mut self, now: Instant, trace: Trace, peer: SocketAddr) -> Vec<String> {
+        let mut said = Vec::new();
+        // exercise: begin "Serve the messages: echo them, or hand chat lines to the room"
+        // hint: `self.conn.poll_event()` until `None`. On /echo a `Event::Text(t)` goes back with `self.conn.send_text(&t)` and a `Event::Binary(b)` with `send_binary(&b)`.
+        // hint: On /chat, push `format!("{name}: {t}")` to `said`: the caller delivers it to the room once this connection's own output is out. A binary message is not chat: `self.conn.close(1003, "...", now)`.
+        // hint: Pings are answered by the core itself (the pong is already queued); `Event::Close` and `Event::Failed` only need tracing: the core queued the answer and says when to close the TCP connection.
+        while let Some(event) = self.conn.poll_event() {
+            match (event, &self.route) {
+                (Event::Text(text), Route::Echo) => {
+                    self.conn.send_text(&text);
+                }
+                (Event::Binary(data), Route::Echo) => {
+                    self.conn.send_binary(&data);
+                }
+                (Event::Text(text), Route::Chat { name, .. }) => {
+                    said.push(format!("{name}: {text}"))
+                }
+                (Event::Binary(_), Route::Chat { .. }) => {
+                    // RFC 6455 7.4.1: "1003 indicates that an endpoint is terminating the
+                    // connection because it has received a type of data it cannot accept (e.g.,
+                    // an endpoint that understands only text data MAY send this if it receives
+                    // a binary message)."
+                    self.conn
+                        .close(1003, "the chat carries text messages only", now);
+                }
+                (Event::Ping(_) | Event::Pong(_), _) => {}
+                (Event::Close(close), _) => trace.log(format_args!(
+                    "{peer}: close {} {:?}",
+                    close.code, close.reason
+                )),
+                (Event::Failed(e), _) => trace.log(format_args!("{peer}: failed: {e}")),
+            }
+        }
+        said
+        // exercise: end
+    }
+}
+
+/// With `--trace`, print the frames (and any broken rule) that `bytes` complete in one
+/// direction, each field under its bytes, as `10-ws-frames decode` shows them.
+fn trace_frames(trace: Trace, peer: SocketAddr, dir: Dir, frames: &mut Dissector, bytes: &[u8]) {
+    let way = if dir == Dir::In { "<- from" } else { "-> to" };
+    for item in frames.push(bytes) {
+        match item {
+            Item::Frame(text) | Item::Error(_, text) => {
+                trace.log(format_args!("{way} {peer}:\n{}", text.trim_end()))
+            }
+            Item::Message(m) => trace.log(format_args!(
+                "{way} {peer}: message: {}",
+                dissect::describe_message(&m)
+            )),
+        }
+    }
 }
 
 struct Conn {
@@ -351,7 +413,7 @@ impl WsServer {
 
     /// The request that asked for an upgrade is complete: send the 101 and become a WebSocket.
     fn upgrade(&mut self, cx: &mut Cx<'_>, id: ConnId) {
-        let (echo, chat) = (self.echo.clone(), self.chat.clone());
+        let (echo, chat, trace) = (self.echo.clone(), self.chat.clone(), self.trace);
         let Some(c) = self.conn(id) else { return };
         let Phase::Upgrading(up) =
             std::mem::replace(&mut c.phase, Phase::Http(RequestParser::default()))
@@ -365,14 +427,22 @@ impl WsServer {
         } = *up;
         cx.send(id, &response);
         let config = if route == Route::Echo { echo } else { chat };
-        let mut conn = Connection::server(config, cx.now());
+        // The dissectors check what they show with the same limits as the connection.
+        let dissector = |sender| Dissector::new(sender, config.limits.clone());
+        let mut ws = Ws {
+            frames_in: trace.is_on().then(|| dissector(Role::Client)),
+            frames_out: trace.is_on().then(|| dissector(Role::Server)),
+            conn: Connection::server(config, cx.now()),
+            route: route.clone(),
+        };
         // Frames the client sent right behind its head, in the same read: they are the
         // WebSocket's first bytes, not garbage after a request.
-        conn.receive(&parser.take_unread(), cx.now());
-        c.phase = Phase::Ws(Box::new(Ws {
-            conn,
-            route: route.clone(),
-        }));
+        let unread = parser.take_unread();
+        if let Some(frames) = ws.frames_in.as_mut() {
+            trace_frames(trace, c.peer, Dir::In, frames, &unread);
+        }
+        ws.conn.receive(&unread, cx.now());
+        c.phase = Phase::Ws(Box::new(ws));
         cx.cancel_timer(id as u64);
         if let Route::Chat { room, name } = &route {
             self.rooms.entry(room.clone()).or_default().push(id);
@@ -387,50 +457,19 @@ impl WsServer {
     /// its next deadline.
     fn pump(&mut self, cx: &mut Cx<'_>, id: ConnId) {
         let trace = self.trace;
-        let mut said: Vec<String> = Vec::new();
         let Some(Conn {
             phase: Phase::Ws(ws),
             peer,
-            ..
         }) = self.conns.get_mut(id).and_then(Option::as_mut)
         else {
             return;
         };
-        let now = cx.now();
-        // exercise: begin "Serve the messages: echo them, or hand chat lines to the room"
-        // hint: `ws.conn.poll_event()` until `None`. On /echo a `Event::Text(t)` goes back with `ws.conn.send_text(&t)` and a `Event::Binary(b)` with `send_binary(&b)`.
-        // hint: On /chat, push `format!("{name}: {t}")` to `said` (delivered to the room below, once this connection's own output is out); a binary message is not chat: `ws.conn.close(1003, "...", now)`.
-        // hint: Pings are answered by the core itself (the pong is already queued); `Event::Close` and `Event::Failed` only need tracing: the core queued the answer and says when to close the TCP connection.
-        while let Some(event) = ws.conn.poll_event() {
-            match (event, &ws.route) {
-                (Event::Text(text), Route::Echo) => {
-                    ws.conn.send_text(&text);
-                }
-                (Event::Binary(data), Route::Echo) => {
-                    ws.conn.send_binary(&data);
-                }
-                (Event::Text(text), Route::Chat { name, .. }) => {
-                    said.push(format!("{name}: {text}"))
-                }
-                (Event::Binary(_), Route::Chat { .. }) => {
-                    // RFC 6455 7.4.1: "1003 indicates that an endpoint is terminating the
-                    // connection because it has received a type of data it cannot accept (e.g.,
-                    // an endpoint that understands only text data MAY send this if it receives
-                    // a binary message)."
-                    ws.conn
-                        .close(1003, "the chat carries text messages only", now);
-                }
-                (Event::Ping(_) | Event::Pong(_), _) => {}
-                (Event::Close(close), _) => trace.log(format_args!(
-                    "{peer}: close {} {:?}",
-                    close.code, close.reason
-                )),
-                (Event::Failed(e), _) => trace.log(format_args!("{peer}: failed: {e}")),
-            }
-        }
-        // exercise: end
+        let said = ws.serve(cx.now(), trace, *peer);
         let out = ws.conn.take_output();
         if !out.is_empty() {
+            if let Some(frames) = ws.frames_out.as_mut() {
+                trace_frames(trace, *peer, Dir::Out, frames, &out);
+            }
             cx.send(id, &out);
         }
         if ws.conn.should_close_tcp() {
@@ -580,6 +619,9 @@ impl Service for WsServer {
                 self.http(cx, id);
             }
             Phase::Ws(ws) => {
+                if let Some(frames) = ws.frames_in.as_mut() {
+                    trace_frames(trace, c.peer, Dir::In, frames, data);
+                }
                 ws.conn.receive(data, cx.now());
                 self.pump(cx, id);
             }
