@@ -144,7 +144,7 @@ impl Ws {
     /// Take every event the connection has for us and act on it; return the chat lines to
     /// deliver to the room (after this connection's own output is written).
     fn serve(&mut self, now: Instant, trace: Trace, peer: SocketAddr) -> Vec<String> {
-        let mut said = Vec::new();
+        let mut said: Vec<String> = Vec::new();
         // exercise: begin "Serve the messages: echo them, or hand chat lines to the room"
         // hint: `self.conn.poll_event()` until `None`. On /echo a `Event::Text(t)` goes back with `self.conn.send_text(&t)` and a `Event::Binary(b)` with `send_binary(&b)`.
         // hint: On /chat, push `format!("{name}: {t}")` to `said`: the caller delivers it to the room once this connection's own output is out. A binary message is not chat: `self.conn.close(1003, "...", now)`.
