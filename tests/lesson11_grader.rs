@@ -549,7 +549,7 @@ fn handle(
             send(0x88, &reply);
             return Err(None);
         }
-        0x0 | 0x1 | 0x2 => {
+        0x0..=0x2 => {
             let begins = f.opcode != 0;
             match (&state.message, begins) {
                 (None, false) if has(ContinuationStartsAMessage) => {

@@ -354,7 +354,12 @@ fn ask(ctx: &Ctx, request: &[u8], what: &str) -> Result<Answer, Failure> {
 }
 
 /// Expect a 101 that switches to websocket and carries the accept value for `key`.
-pub(super) fn expect_upgraded(a: &Answer, key: &str, sent: &[u8], what: &str) -> Result<(), Failure> {
+pub(super) fn expect_upgraded(
+    a: &Answer,
+    key: &str,
+    sent: &[u8],
+    what: &str,
+) -> Result<(), Failure> {
     if a.status != 101 {
         return Err(Failure::new(format!(
             "{what}: expected 101 Switching Protocols, received {}",
