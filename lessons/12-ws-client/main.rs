@@ -652,7 +652,7 @@ impl End {
         }
     }
 
-    /// Exit 0 for a closing handshake that completed with a normal code.
+    /// Exit 0 for a closing handshake that completed with a code that is not an error.
     fn verdict(self) -> Result<(), String> {
         if let Some(e) = self.failed {
             return Err(format!("the connection failed: {e}"));
@@ -673,12 +673,14 @@ impl End {
             "but did not close TCP in time: we did (RFC 6455 7.1.1)"
         };
         eprintln!("* the server {who} {} {:?} {tcp}", close.code, close.reason);
+        // The codes that say something went wrong (RFC 6455 7.4.1): the server closed cleanly,
+        // but to tell us about an error. 1000, 1001 and the application's 3000-4999 are fine.
         match close.code {
-            1000 | 1001 | 1005 => Ok(()),
-            code => Err(format!(
-                "the server closed with {code} {:?}: not a normal closure",
+            code @ (1002 | 1003 | 1007..=1011) => Err(format!(
+                "the server closed with {code} {:?}: an error",
                 close.reason
             )),
+            _ => Ok(()),
         }
     }
 }

@@ -30,6 +30,7 @@ mod lesson08;
 mod lesson09;
 mod lesson11;
 mod lesson10;
+mod lesson12;
 pub mod procfs;
 mod report;
 mod server;
@@ -60,6 +61,11 @@ pub struct Suite {
 }
 
 impl Suite {
+    /// A suite with no listeners grades a client (lesson 12): the grader plays the server.
+    pub fn grades_a_client(&self) -> bool {
+        self.listeners.is_empty()
+    }
+
     /// Every check the lesson is judged by: first those of the earlier lessons it builds on
     /// (lesson 05's server must still pass lesson 01's TCP checks and lesson 02's UDP checks),
     /// then its own.
@@ -90,6 +96,7 @@ pub fn suites() -> &'static [Suite] {
         lesson09::SUITE,
         lesson10::SUITE,
         lesson11::SUITE,
+        lesson12::SUITE,
     ]
 }
 
@@ -127,6 +134,9 @@ pub struct Ctx {
     /// The process group of the server, when the grader started it (`--cmd`): checks that
     /// signal it or weigh its memory run only then.
     pub started: Option<u32>,
+    /// A client lesson (12): the `--cmd` that starts the client under test, with `{url}` where
+    /// its server's URL goes. Each check listens and starts the client itself.
+    pub client_cmd: Option<String>,
 }
 
 impl Ctx {
@@ -139,6 +149,7 @@ impl Ctx {
                 options.seed ^ (check_index as u64).wrapping_mul(0x9E37_79B9),
             )),
             started: None,
+            client_cmd: None,
         }
     }
 
@@ -272,6 +283,8 @@ pub fn grade(
         // A fresh server per check when we start it ourselves; a crash then fails one check.
         let (mut server, listeners) = match target {
             Target::Running(listeners) => (None, listeners.clone()),
+            // A client lesson: the grader is the server, and each check starts the client.
+            Target::Command(_) if suite.grades_a_client() => (None, Vec::new()),
             Target::Command(cmd) => {
                 let server = Server::start(
                     cmd,
@@ -285,6 +298,9 @@ pub fn grade(
         };
         let mut ctx = Ctx::new(listeners, options, i);
         ctx.started = server.as_ref().map(Server::pid);
+        if let (Target::Command(cmd), true) = (target, suite.grades_a_client()) {
+            ctx.client_cmd = Some(cmd.clone());
+        }
         let mut result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&ctx)))
                 .unwrap_or_else(|panic| {
