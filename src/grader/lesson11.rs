@@ -506,10 +506,16 @@ impl<'a> Ws<'a> {
         }
     }
 
-    /// The next frame; anything else is a failure that says `what` was awaited.
+    /// The next frame; anything else is a failure that says `what` was awaited. A Ping from
+    /// the server (its keep-alive) is answered and skipped.
     fn frame(&mut self, what: &str) -> Result<Frame, Failure> {
         let wait = self.ctx().timeout;
         match self.next(wait)? {
+            Next::Frame(f) if f.opcode == PING => {
+                let pong = client_frame(true, PONG, &f.payload, mask(self.ctx()));
+                let _ = wire::send(&self.c.stream, &pong);
+                self.frame(what)
+            }
             Next::Frame(f) => Ok(f),
             Next::Eof => Err(self
                 .fail(format!(
@@ -528,19 +534,14 @@ impl<'a> Ws<'a> {
         }
     }
 
-    /// The next data message, assembled from its frames: Pings from the server are answered
-    /// and Pongs skipped; a Close, or a frame out of place, is a failure.
+    /// The next data message, assembled from its frames (Pongs skipped); a Close, or a frame
+    /// out of place, is a failure.
     fn message(&mut self, what: &str) -> Result<(u8, Vec<u8>, Vec<u8>), Failure> {
         let mut message: Option<(u8, Vec<u8>)> = None;
         let mut raw = Vec::new();
         loop {
             let f = self.frame(what)?;
             match f.opcode {
-                PING => {
-                    let pong = client_frame(true, PONG, &f.payload, mask(self.ctx()));
-                    let _ = wire::send(&self.c.stream, &pong);
-                    continue;
-                }
                 PONG => continue,
                 CLOSE => {
                     return Err(self
