@@ -220,7 +220,14 @@ pub const LESSONS: &[Lesson] = &[
             include_str!("../lessons/11-ws-server/page.html"),
         )],
     },
-    planned(12, "12-ws-client", "A WebSocket client"),
+    Lesson {
+        number: 12,
+        name: "12-ws-client",
+        title: "A WebSocket client: masking, the accept key, closing second",
+        source: Some(include_str!("../lessons/12-ws-client/main.rs")),
+        modules: &[TRACE, LAYOUT, HTTP, WS],
+        assets: &[],
+    },
     planned(13, "13-stomp", "STOMP over WebSocket and TCP"),
     planned(14, "14-socketio", "A Socket.IO-compatible server"),
     planned(

@@ -134,6 +134,57 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
     }
 }
 
+/// Lesson 12 grades a client: its starter is started with `echo {url}` (the grader listens),
+/// not with `--addr`, so it has a test of its own.
+#[test]
+fn the_client_starter_compiles_and_fails_its_checks() {
+    let home = scratch("starter-home-12");
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("starter-target");
+    let dir = home.join("starter-12");
+    let out = course(&home, &["new", "12", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let client_rs =
+        std::fs::read_to_string(dir.join("src/ws/handshake/client.rs")).unwrap_or_default();
+    assert!(
+        client_rs.contains("todo!(\"exercise 1"),
+        "the accept-key check is cut out of ws/handshake/client.rs"
+    );
+    let build = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--offline", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "the 12 starter must compile:\n{}",
+        text(&build)
+    );
+    let cmd = format!(
+        "{} echo {{url}}",
+        target.join("debug/12-ws-client").display()
+    );
+    let out = course(
+        &home,
+        &[
+            "check",
+            "12",
+            "--cmd",
+            &cmd,
+            "--timeout",
+            "1.5",
+            "--seed",
+            "9",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("not yet implemented: exercise"),
+        "the panic shows:\n{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn hints_come_one_at_a_time_then_all_or_again() {
     let home = scratch("hint-home");

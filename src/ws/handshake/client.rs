@@ -296,6 +296,10 @@ pub fn check_response(
             "the 101 lacks \"Connection: Upgrade\"".into(),
         );
     }
+    // exercise(12): begin "Check the 101 as a client must: the accept key, then no extension or subprotocol that was not offered"
+    // hint: The accept key: `accept_key(key)` is base64(SHA-1(key + GUID)); compare it with every Sec-WebSocket-Accept header (`headers.get_all("sec-websocket-accept")`): exactly one, equal, or `ErrorKind::AcceptMismatch`.
+    // hint: This client offers no extension, so any `Sec-WebSocket-Extensions` value in the response (`headers.list(...)`) is `ErrorKind::UnrequestedExtension`.
+    // hint: `Sec-WebSocket-Protocol`: none gives `Ok(None)`; one that is in `offered` gives `Ok(Some(it))`; anything else (one not offered, or several headers) is `ErrorKind::UnrequestedProtocol`.
     // "4. If the response lacks a |Sec-WebSocket-Accept| header field or the
     // |Sec-WebSocket-Accept| contains a value other than the base64-encoded SHA-1 of [...] but
     // ignoring any leading and trailing whitespace, the client MUST _Fail the WebSocket
@@ -348,6 +352,7 @@ pub fn check_response(
             "several Sec-WebSocket-Protocol headers; the server chooses one".into(),
         ),
     }
+    // exercise: end
 }
 
 /// Run the client's handshake on one response buffer, for the key `key` and the subprotocols
