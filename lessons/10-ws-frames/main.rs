@@ -167,7 +167,7 @@ fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
         .map(|w| w.trim_start_matches("0x"))
         .collect::<String>()
         .replace(':', "");
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         bail!("{} hex digits: bytes take two each", digits.len());
     }
     (0..digits.len())
@@ -219,7 +219,7 @@ fn decode_pcap(path: &str) -> anyhow::Result<()> {
                 }
                 _ => &data[..],
             };
-            print!("{}\n", dissect::dissect(frames, sender));
+            println!("{}", dissect::dissect(frames, sender));
         }
     }
     if shown == 0 {
@@ -312,7 +312,7 @@ fn serve(addr: SocketAddr, trace: Trace) -> io::Result<()> {
 /// A connection is first an HTTP request, then (after the 101) a WebSocket.
 enum Phase {
     Handshake(ServerHandshake),
-    Open(Box<Connection>),
+    Open(Connection),
 }
 
 struct Conn {
@@ -367,7 +367,7 @@ impl Echo {
                     c.frames_in.as_mut(),
                     &accepted.unread,
                 );
-                c.phase = Phase::Open(Box::new(ws));
+                c.phase = Phase::Open(ws);
                 self.pump(cx, conn);
             }
             Err(e) => {

@@ -830,8 +830,7 @@ fn close_is_answered(ctx: &Ctx) -> Result<(), Failure> {
         &server_frame(CLOSE, &1000u16.to_be_bytes()),
         &frame,
         what,
-    )
-    .map_err(|f| f)?;
+    )?;
     let mut ws = Ws::open(ctx)?;
     let frame = masked(ctx, CLOSE, b"");
     let what = "a Close with no code (empty payload)";
