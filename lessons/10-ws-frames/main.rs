@@ -28,7 +28,7 @@ use netcourse::event_loop::{self, Closed, Config, ConnId, Cx, EventLoop, Service
 use netcourse::http::annotate_head;
 use netcourse::trace::{Dir, Trace};
 use netcourse::ws::connection::{self, Connection, Event};
-use netcourse::ws::dissect::{self, Dissector, Item};
+use netcourse::ws::dissect::{self, Dissector};
 use netcourse::ws::handshake::{refusal_response, ServerConfig, ServerHandshake};
 use netcourse::ws::{encode_frame, Limits, Opcode, Role};
 use std::collections::HashMap;
@@ -360,13 +360,9 @@ impl Echo {
                 cx.cancel_timer(conn as u64);
                 let mut ws = Connection::server(connection::Config::default(), cx.now());
                 ws.receive(&accepted.unread, cx.now());
-                trace_frames(
-                    &self.trace,
-                    c.peer,
-                    Dir::In,
-                    c.frames_in.as_mut(),
-                    &accepted.unread,
-                );
+                if let Some(frames) = c.frames_in.as_mut() {
+                    frames.trace(self.trace, &c.peer, Dir::In, &accepted.unread);
+                }
                 c.phase = Phase::Open(ws);
                 self.pump(cx, conn);
             }
@@ -405,7 +401,9 @@ impl Echo {
         }
         let out = ws.take_output();
         if !out.is_empty() {
-            trace_frames(&self.trace, c.peer, Dir::Out, c.frames_out.as_mut(), &out);
+            if let Some(frames) = c.frames_out.as_mut() {
+                frames.trace(self.trace, &c.peer, Dir::Out, &out);
+            }
             cx.send(conn, &out);
         }
         if ws.should_close_tcp() {
@@ -414,29 +412,6 @@ impl Echo {
             cx.close(conn);
         } else if let Some(at) = ws.poll_timeout() {
             cx.set_timer(at, conn as u64);
-        }
-    }
-}
-
-/// Print the frames (and a broken rule) that `bytes` complete in one direction.
-fn trace_frames(
-    trace: &Trace,
-    peer: SocketAddr,
-    dir: Dir,
-    frames: Option<&mut Dissector>,
-    bytes: &[u8],
-) {
-    let Some(frames) = frames else { return };
-    let way = if dir == Dir::In { "<- from" } else { "-> to" };
-    for item in frames.push(bytes) {
-        match item {
-            Item::Frame(text) | Item::Error(_, text) => {
-                trace.log(format_args!("{way} {peer}:\n{}", text.trim_end()))
-            }
-            Item::Message(m) => trace.log(format_args!(
-                "{way} {peer}: message: {}",
-                dissect::describe_message(&m)
-            )),
         }
     }
 }
@@ -466,7 +441,9 @@ impl Service for Echo {
             Phase::Handshake(_) => self.handshake(cx, conn, data),
             Phase::Open(ws) => {
                 ws.receive(data, cx.now());
-                trace_frames(&self.trace, c.peer, Dir::In, c.frames_in.as_mut(), data);
+                if let Some(frames) = c.frames_in.as_mut() {
+                    frames.trace(self.trace, &c.peer, Dir::In, data);
+                }
                 self.pump(cx, conn);
             }
         }

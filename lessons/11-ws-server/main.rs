@@ -34,7 +34,7 @@ use netcourse::http::{annotate_head, RequestParser};
 use netcourse::http::{error_response, Event as HttpEvent, Limits as HttpLimits, RequestHead};
 use netcourse::trace::{Dir, Trace};
 use netcourse::ws::connection::{self, Connection, Event};
-use netcourse::ws::dissect::{self, Dissector, Item};
+use netcourse::ws::dissect::Dissector;
 use netcourse::ws::frame::{encode_frame, Opcode};
 use netcourse::ws::handshake::server::{
     accept_response, check_request, decide, refusal_response, ServerConfig,
@@ -178,23 +178,6 @@ impl Ws {
         }
         said
         // exercise: end
-    }
-}
-
-/// With `--trace`, print the frames (and any broken rule) that `bytes` complete in one
-/// direction, each field under its bytes, as `10-ws-frames decode` shows them.
-fn trace_frames(trace: Trace, peer: SocketAddr, dir: Dir, frames: &mut Dissector, bytes: &[u8]) {
-    let way = if dir == Dir::In { "<- from" } else { "-> to" };
-    for item in frames.push(bytes) {
-        match item {
-            Item::Frame(text) | Item::Error(_, text) => {
-                trace.log(format_args!("{way} {peer}:\n{}", text.trim_end()))
-            }
-            Item::Message(m) => trace.log(format_args!(
-                "{way} {peer}: message: {}",
-                dissect::describe_message(&m)
-            )),
-        }
     }
 }
 
@@ -439,7 +422,7 @@ impl WsServer {
         // WebSocket's first bytes, not garbage after a request.
         let unread = parser.take_unread();
         if let Some(frames) = ws.frames_in.as_mut() {
-            trace_frames(trace, c.peer, Dir::In, frames, &unread);
+            frames.trace(trace, &c.peer, Dir::In, &unread);
         }
         ws.conn.receive(&unread, cx.now());
         c.phase = Phase::Ws(Box::new(ws));
@@ -468,7 +451,7 @@ impl WsServer {
         let out = ws.conn.take_output();
         if !out.is_empty() {
             if let Some(frames) = ws.frames_out.as_mut() {
-                trace_frames(trace, *peer, Dir::Out, frames, &out);
+                frames.trace(trace, peer, Dir::Out, &out);
             }
             cx.send(id, &out);
         }
@@ -620,7 +603,7 @@ impl Service for WsServer {
             }
             Phase::Ws(ws) => {
                 if let Some(frames) = ws.frames_in.as_mut() {
-                    trace_frames(trace, c.peer, Dir::In, frames, data);
+                    frames.trace(trace, &c.peer, Dir::In, data);
                 }
                 ws.conn.receive(data, cx.now());
                 self.pump(cx, id);

@@ -30,7 +30,8 @@ use super::error::WsError;
 use super::frame::{annotate_frame, encode_frame, frame_layout, FrameHeader, Opcode};
 use super::message::{Assembler, Message};
 use super::{Limits, Role};
-use crate::trace::{annotated_hexdump, quote};
+use crate::trace::{annotated_hexdump, quote, Dir, Trace};
+use std::fmt;
 use std::fmt::Write as _;
 
 /// Payload bytes kept per frame for the hexdump: enough to show any control frame and the start
@@ -154,6 +155,23 @@ impl Dissector {
             }
         }
         items
+    }
+
+    /// `--trace` for a live connection: push `bytes` (one read or one write, direction `dir`)
+    /// and log each frame, message and broken rule they complete, with the peer's address.
+    pub fn trace(&mut self, trace: Trace, peer: &dyn fmt::Display, dir: Dir, bytes: &[u8]) {
+        let way = if dir == Dir::In { "<- from" } else { "-> to" };
+        for item in self.push(bytes) {
+            match item {
+                Item::Frame(text) | Item::Error(_, text) => {
+                    trace.log(format_args!("{way} {peer}:\n{}", text.trim_end()))
+                }
+                Item::Message(m) => trace.log(format_args!(
+                    "{way} {peer}: message: {}",
+                    describe_message(&m)
+                )),
+            }
+        }
     }
 
     /// What is left at the end of the input: a frame that never completed, described, or
