@@ -155,6 +155,8 @@ fn interactive(args: &ConnectArgs) -> Result<(), String> {
     }
     let timeout = seconds(args.timeout)?;
     let config = connection::Config {
+        // Messages up to 16 MiB, as Autobahn sends; a ping after 30 s of silence.
+        limits: Limits::autobahn(),
         close_timeout: timeout,
         ..connection::Config::default()
     };
@@ -876,6 +878,8 @@ impl Client {
         loop {
             match self.stream.read(buf) {
                 Ok(0) => {
+                    // Events from bytes that came before the FIN (perhaps with the 101) first.
+                    self.pump(app, end);
                     // The server closed TCP: after the closing handshake, this is the order
                     // RFC 6455 7.1.1 asks for; before it, an abnormal closure (1006).
                     self.trace
