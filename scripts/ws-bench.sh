@@ -7,6 +7,7 @@
 #   scripts/ws-bench.sh                    # everything; prints Markdown
 #   scripts/ws-bench.sh --quick            # shorter runs, 2,000 idle connections
 #   scripts/ws-bench.sh --write            # ... and write bench/ws/RESULTS.md
+#   scripts/ws-bench.sh --no-build         # use the release binaries as they are
 #   scripts/ws-bench.sh --ours "target/release/09-ws-handshake"    # another server as "ours"
 #   WS_BENCH_OURS="..." scripts/ws-bench.sh                         # the same
 #
@@ -30,17 +31,19 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 WRITE=0
+BUILD=1
 OURS=${WS_BENCH_OURS:-target/release/11-ws-server}
 while [[ $# -gt 0 ]]; do
     case $1 in
     --quick) QUICK=1 ;;
     --write) WRITE=1 ;;
+    --no-build) BUILD=0 ;;
     --ours)
         OURS=$2
         shift
         ;;
     *)
-        echo "usage: $0 [--quick] [--write] [--ours CMD]" >&2
+        echo "usage: $0 [--quick] [--write] [--no-build] [--ours CMD]" >&2
         exit 2
         ;;
     esac
@@ -56,8 +59,10 @@ else
     WARMUP=0.3 DURATION=1 ROUNDS=5 IDLE=10000
 fi
 
-cargo build --release --quiet -p ws-bench
-cargo build --release --quiet --bin 11-ws-server
+if [[ $BUILD == 1 ]]; then
+    cargo build --release --quiet -p ws-bench
+    cargo build --release --quiet --bin 11-ws-server
+fi
 
 PERF=--perf
 if ! perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
@@ -156,7 +161,9 @@ report() {
     echo "each row is the median of $ROUNDS run(s) by messages/s, with their range;"
     echo "binary messages, every echo verified. ours = \`$OURS\` (/echo);"
     echo "fastwebsockets and tokio-tungstenite: bench/ws, current_thread tokio runtime."
-    echo "user/sys: the server's CPU time per message; syscalls: the server's system calls per"
+    echo "user/sys: the server's CPU time per message, and what it makes a core worth (messages per"
+    echo "second of server CPU: steadier than messages/s when neighbours take the CPU away);"
+    echo "syscalls: the server's system calls per"
     echo "message (perf stat), the main ones by name; ws-load: the load generator's own user CPU per"
     echo "message (its system calls are the server's, mirrored)."
 }
@@ -238,14 +245,15 @@ awk '
     }' "$TMP/results" >"$TMP/median"
 
 table() { # INFLIGHT
-    echo "| connections | size | server | messages/s | range | user µs/msg | sys µs/msg | syscalls/msg | main syscalls/msg | ws-load user µs/msg |"
-    echo "|---:|---:|---|---:|---|---:|---:|---:|---|---:|"
+    echo "| connections | size | server | messages/s | range | user µs/msg | sys µs/msg | msg per server CPU-second | syscalls/msg | main syscalls/msg | ws-load user µs/msg |"
+    echo "|---:|---:|---|---:|---|---:|---:|---:|---:|---|---:|"
     awk -v inflight="$1" '
         { delete f; for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
         f["inflight"] == inflight {
             size = f["size"] == 16 ? "16 B" : f["size"] == 1024 ? "1 KiB" : f["size"] == 65536 ? "64 KiB" : f["size"] " B"
             calls = f["calls"]; gsub(",", ", ", calls)
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f["conns"], size, f["label"], f["rate"], f["range"], f["user_us"], f["sys_us"], f["syscalls"], calls, f["load_user_us"]
+            cpu = f["user_us"] + f["sys_us"]
+            printf "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s |\n", f["conns"], size, f["label"], f["rate"], f["range"], f["user_us"], f["sys_us"], (cpu > 0 ? 1e6 / cpu : 0), f["syscalls"], calls, f["load_user_us"]
         }' "$TMP/median"
 }
 
