@@ -682,7 +682,7 @@ fn request_is_an_upgrade(ctx: &Ctx) -> Result<(), Failure> {
 /// The length of what a base64 string decodes to, if it is well-formed base64.
 fn base64_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() % 4 != 0 {
+    if b.is_empty() || !b.len().is_multiple_of(4) {
         return None;
     }
     let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
