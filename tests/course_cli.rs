@@ -64,6 +64,7 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
         ("06", "06-mio-chat", ""),
         ("07", "07-http-server", " --header-timeout 1"),
         ("09", "09-ws-handshake", " --handshake-timeout 1"),
+        ("11", "11-ws-server", " --handshake-timeout 1"),
         ("08", "08-http-realtime", " --tick-ms 0"),
         ("10", "10-ws-frames", ""),
     ] {
