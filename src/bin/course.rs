@@ -136,6 +136,11 @@ fn check(
         grader::suite(lesson).with_context(|| format!("lesson {:02} has no checks yet", lesson))?;
     let target = match cmd {
         Some(cmd) => Target::Command(cmd),
+        // A client lesson: the grader is the server, so it must start the client itself.
+        None if suite.grades_a_client() => anyhow::bail!(
+            "lesson {lesson:02} grades a client: the grader listens and starts it, so give \
+             --cmd \"CLIENT ... {{url}}\" ({{url}} becomes the grader's ws:// address), not --addr"
+        ),
         None => {
             let mut listeners = Vec::new();
             for (i, a) in addr.iter().enumerate() {
@@ -243,9 +248,14 @@ fn new(lesson: u32, dir: Option<PathBuf>) -> anyhow::Result<()> {
     for (i, e) in exercises.iter().enumerate() {
         println!("  {}. {}", i + 1, e.title);
     }
+    // A server is started on a free port; a client is started pointed at the grader.
+    let args = match grader::suite(lesson) {
+        Some(suite) if suite.grades_a_client() => "echo {url}",
+        _ => "--addr 127.0.0.1:0",
+    };
     println!(
         "\nLook for `todo!()` in {d}/src. Then check your work:\n  \
-         cargo run --bin course -- check {lesson:02} --cmd \"cargo run -q --manifest-path {d}/Cargo.toml -- --addr 127.0.0.1:0\"\n\
+         cargo run --bin course -- check {lesson:02} --cmd \"cargo run -q --manifest-path {d}/Cargo.toml -- {args}\"\n\
          Stuck? cargo run --bin course -- hint {lesson:02}",
         d = dir.display()
     );
