@@ -457,7 +457,11 @@ mod tests {
         while decoder.next().unwrap().is_some() {}
         // What is kept: the one byte of the next header, in a small buffer.
         assert_eq!(decoder.buffered(), 1);
-        assert!(decoder.buf.capacity() <= KEEP_CAPACITY, "{}", decoder.buf.capacity());
+        assert!(
+            decoder.buf.capacity() <= KEEP_CAPACITY,
+            "{}",
+            decoder.buf.capacity()
+        );
         decoder.push(&frame[1..]);
         let mut events = 0;
         while decoder.next().unwrap().is_some() {
