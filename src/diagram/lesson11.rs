@@ -9,6 +9,7 @@
 
 use super::sequence::build::*;
 use super::sequence::{render_sequence, Sequence, Step};
+use super::svg::hex;
 use super::Diagram;
 use crate::ws::close::close_payload;
 use crate::ws::frame::{encode_frame, Opcode};
@@ -42,15 +43,6 @@ pub fn diagrams() -> Vec<Diagram> {
         title: TITLE,
         svg: render_sequence(&seq),
     }]
-}
-
-/// Bytes as spaced hex, cut after `max` bytes.
-fn hex(bytes: &[u8], max: usize) -> String {
-    let mut s: Vec<String> = bytes.iter().take(max).map(|b| format!("{b:02x}")).collect();
-    if bytes.len() > max {
-        s.push("...".into());
-    }
-    s.join(" ")
 }
 
 fn text_frame(text: &str) -> String {

@@ -38,6 +38,16 @@ pub(crate) fn sans_chars(width: i32, size: i32) -> usize {
     (width * 100 / (size * 55)).max(1) as usize
 }
 
+/// Bytes as spaced lowercase hex (`81 85 37 fa`), cut after `max` bytes with `...`: how the
+/// sequence diagrams show a frame's real bytes on an arrow.
+pub(super) fn hex(bytes: &[u8], max: usize) -> String {
+    let mut s: Vec<String> = bytes.iter().take(max).map(|b| format!("{b:02x}")).collect();
+    if bytes.len() > max {
+        s.push("...".into());
+    }
+    s.join(" ")
+}
+
 /// Escape text for XML content and attribute values.
 pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
