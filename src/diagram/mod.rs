@@ -26,6 +26,7 @@ mod lesson08;
 mod lesson09;
 mod lesson10;
 mod lesson11;
+mod lesson12;
 pub mod sequence;
 mod svg;
 
@@ -52,5 +53,6 @@ pub fn catalog() -> Vec<Diagram> {
     all.extend(lesson09::diagrams());
     all.extend(lesson10::diagrams());
     all.extend(lesson11::diagrams());
+    all.extend(lesson12::diagrams());
     all
 }
