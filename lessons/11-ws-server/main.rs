@@ -453,7 +453,8 @@ impl WsServer {
             if let Some(frames) = ws.frames_out.as_mut() {
                 frames.trace(trace, peer, Dir::Out, &out);
             }
-            cx.send(id, &out);
+            // Handed over, not copied: an echo can be 16 MiB.
+            cx.send_owned(id, out);
         }
         if ws.conn.should_close_tcp() {
             cx.close(id);

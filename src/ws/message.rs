@@ -189,9 +189,11 @@ impl Assembler {
                         ));
                     }
                 }
-                if m.data.is_empty() {
-                    m.data = bytes; // the first piece: keep its buffer, no copy
+                if m.data.is_empty() && bytes.len() >= m.data.capacity() {
+                    // The first piece, and no room reserved for more: keep its buffer, no copy.
+                    m.data = bytes;
                 } else {
+                    // Into the room reserved for the whole frame: one copy, no reallocation.
                     m.data.extend_from_slice(&bytes);
                 }
             }
