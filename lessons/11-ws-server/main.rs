@@ -138,6 +138,8 @@ struct Ws {
     /// With `--trace`: lesson 10's dissector on each direction, to show every frame's fields.
     frames_in: Option<Dissector>,
     frames_out: Option<Dissector>,
+    /// The deadline the loop's timer is armed for, if any.
+    timer: Option<Instant>,
 }
 
 impl Ws {
@@ -417,6 +419,7 @@ impl WsServer {
             frames_out: trace.is_on().then(|| dissector(Role::Server)),
             conn: Connection::server(config, cx.now()),
             route: route.clone(),
+            timer: None,
         };
         // Frames the client sent right behind its head, in the same read: they are the
         // WebSocket's first bytes, not garbage after a request.
@@ -459,7 +462,15 @@ impl WsServer {
         if ws.conn.should_close_tcp() {
             cx.close(id);
         } else if let Some(at) = ws.conn.poll_timeout() {
-            cx.set_timer(at, id as u64);
+            // Every read moves the keep-alive deadline later. Re-arming the loop's timer each
+            // time would push an entry on its heap per read (stale entries leave the heap only
+            // when their time comes: 30 s of reads, millions at full speed). So the timer is
+            // moved only when the deadline comes *earlier*; when a timer fires early, the
+            // connection says it is not due and the timer is armed again at the new deadline.
+            if ws.timer.is_none_or(|armed| at < armed) {
+                cx.set_timer(at, id as u64);
+                ws.timer = Some(at);
+            }
         }
         if let (false, Route::Chat { room, .. }) = (said.is_empty(), &ws.route) {
             let room = room.clone();
@@ -662,6 +673,7 @@ impl Service for WsServer {
                 }
             }
             (None, Phase::Ws(ws)) => {
+                ws.timer = None; // it fired: pump() arms the next one
                 if let Some(Event::Failed(e)) = ws.conn.handle_timeout(now) {
                     trace.log(format_args!("{peer}: {e}"));
                 }
