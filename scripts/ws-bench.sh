@@ -163,9 +163,8 @@ report() {
     echo "fastwebsockets and tokio-tungstenite: bench/ws, current_thread tokio runtime."
     echo "user/sys: the server's CPU time per message, and what it makes a core worth (messages per"
     echo "second of server CPU: steadier than messages/s when neighbours take the CPU away);"
-    echo "syscalls: the server's system calls per"
-    echo "message (perf stat), the main ones by name; ws-load: the load generator's own user CPU per"
-    echo "message (its system calls are the server's, mirrored)."
+    echo "syscalls: the server's system calls per message (perf stat), the main ones by name;"
+    echo "ws-load: the load generator's own user CPU per message (its system calls mirror the server's)."
 }
 
 : >"$TMP/results"
