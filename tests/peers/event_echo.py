@@ -20,14 +20,25 @@ def main():
     host, port = parser.parse_args().addr.rsplit(":", 1)
 
     sel = selectors.DefaultSelector()
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, int(port)))
+    # TCP and UDP on the same port number. With port 0 the kernel picks a free TCP port, and
+    # that number may be taken for UDP by someone else (tests run in parallel): then try again.
+    for attempt in range(50):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, int(port)))
+        chosen = listener.getsockname()[1]
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            udp.bind((host, chosen))
+            break
+        except OSError:
+            listener.close()
+            udp.close()
+            if int(port) != 0 or attempt == 49:
+                raise
+    port = chosen
     listener.listen(1024)
     listener.setblocking(False)
-    port = listener.getsockname()[1]
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind((host, port))
     udp.setblocking(False)
     sel.register(listener, selectors.EVENT_READ, "listener")
     sel.register(udp, selectors.EVENT_READ, "udp")
