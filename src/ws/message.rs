@@ -57,8 +57,9 @@ enum Current {
     None,
     /// A control frame: its payload is gathered here (125 bytes at most).
     Control(Opcode, Vec<u8>),
-    /// A data frame of the message in `Assembler::message`; `fin` ends the message.
-    Data { fin: bool },
+    /// A data frame of the message in `Assembler::message`; `fin` ends the message, `len` is
+    /// the frame's declared payload length.
+    Data { fin: bool, len: u64 },
 }
 
 /// Turns frame events into messages. Frame-level rules are the decoder's; this checks the
@@ -110,7 +111,7 @@ impl Assembler {
         // exercise(10): begin "Fragments: a first frame starts a message, continuations extend it, anything else out of order is a protocol error"
         // hint: `self.message` is the message in progress. A continuation with none in progress is `ErrorKind::UnexpectedContinuation`; a text or binary frame while one is in progress is `ErrorKind::ExpectedContinuation` (both 1002, RFC 6455 5.4).
         // hint: A text or binary frame with none in progress starts a `Partial { opcode, data: Vec::new(), utf8: (opcode == Opcode::Text).then(Utf8Validator::new), fragments: 0 }`: its type is the first frame's, whatever the continuations say.
-        // hint: Count the fragment against `self.limits.max_fragments`, and the declared length (`header.payload_len`, before any of it arrives) against `self.limits.max_message` (both 1009); then `self.current = Current::Data { fin: header.fin }` and `Ok(())`.
+        // hint: Count the fragment against `self.limits.max_fragments`, and the declared length (`header.payload_len`, before any of it arrives) against `self.limits.max_message` (both 1009); then `self.current = Current::Data { fin: header.fin, len: header.payload_len }` and `Ok(())`.
         match (&mut self.message, opcode) {
             (None, Opcode::Continuation) => {
                 return Err(WsError::new(
@@ -160,11 +161,10 @@ impl Assembler {
                 ),
             ));
         }
-        if m.data.is_empty() && header.fin {
-            // The whole message is this frame: its length is known, reserve it once.
-            m.data.reserve_exact(header.payload_len as usize);
-        }
-        self.current = Current::Data { fin: header.fin };
+        self.current = Current::Data {
+            fin: header.fin,
+            len: header.payload_len,
+        };
         Ok(())
         // exercise(10): end
     }
@@ -172,7 +172,7 @@ impl Assembler {
     fn payload(&mut self, bytes: Vec<u8>) -> Result<(), WsError> {
         match &mut self.current {
             Current::Control(_, data) => data.extend_from_slice(&bytes),
-            Current::Data { .. } => {
+            &mut Current::Data { fin, len } => {
                 let m = self
                     .message
                     .as_mut()
@@ -189,11 +189,16 @@ impl Assembler {
                         ));
                     }
                 }
-                if m.data.is_empty() && bytes.len() >= m.data.capacity() {
-                    // The first piece, and no room reserved for more: keep its buffer, no copy.
+                if m.data.is_empty() && bytes.len() as u64 == len {
+                    // The whole frame in one piece, and the start of its message: keep the
+                    // piece's buffer, no copy.
                     m.data = bytes;
                 } else {
-                    // Into the room reserved for the whole frame: one copy, no reallocation.
+                    if m.data.is_empty() && fin {
+                        // The message is this frame and arrives in pieces: its length is
+                        // known, so reserve it once instead of growing by reallocation.
+                        m.data.reserve_exact(len as usize);
+                    }
                     m.data.extend_from_slice(&bytes);
                 }
             }
@@ -209,8 +214,8 @@ impl Assembler {
                 Opcode::Pong => Message::Pong(data),
                 _ => Message::Close(parse_close_payload(&data)?),
             })),
-            Current::Data { fin: false } => Ok(None),
-            Current::Data { fin: true } => {
+            Current::Data { fin: false, .. } => Ok(None),
+            Current::Data { fin: true, .. } => {
                 let m = self
                     .message
                     .take()
