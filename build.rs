@@ -1,4 +1,4 @@
-//! Finds the outside programs that peer tests talk to (python3, socat, nc, curl, wrk, and node
+//! Finds the outside programs that peer tests talk to (python3, socat, nc, curl, wrk, tcpdump, dig, dnsmasq, and node
 //! with chromium and playwright-core for the browser tests, Node's ws, Python's websockets and kosoku), so that
 //! plain `cargo test` marks a test whose peer is missing as ignored, with the reason, instead of
 //! failing it or passing it silently. `scripts/test.sh` installs every peer and sets
@@ -6,7 +6,10 @@
 
 use std::path::Path;
 
-const PEERS: &[&str] = &["python3", "socat", "nc", "curl", "wrk", "tcpdump"];
+// dig (from bind9-dnsutils) queries lesson 15's server; dnsmasq answers lesson 15's resolver.
+const PEERS: &[&str] = &[
+    "python3", "socat", "nc", "curl", "wrk", "tcpdump", "dig", "dnsmasq",
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -17,7 +20,10 @@ fn main() {
     for peer in PEERS {
         let cfg = format!("missing_{peer}").replace('3', "");
         println!("cargo::rustc-check-cfg=cfg({cfg})");
-        let found = std::env::split_paths(&path).any(|dir| Path::new(&dir).join(peer).is_file());
+        // dnsmasq lives in /usr/sbin, which is not on every user's PATH.
+        let found = std::env::split_paths(&path)
+            .chain(["/usr/sbin".into()])
+            .any(|dir| Path::new(&dir).join(peer).is_file());
         if !found && !require {
             println!("cargo:rustc-cfg={cfg}");
         }

@@ -17,6 +17,10 @@ command -v curl >/dev/null || packages+=(curl)
 command -v wrk >/dev/null || packages+=(wrk)
 # tcpdump: lesson 10 decodes a capture it makes on lo (capturing needs root, which CI has).
 command -v tcpdump >/dev/null || packages+=(tcpdump)
+# dig queries lesson 15's DNS server; dnsmasq (the binary alone, no system service) is the DNS
+# server nobody here wrote that lesson 15's resolver asks.
+command -v dig >/dev/null || packages+=(bind9-dnsutils)
+command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || packages+=(dnsmasq-base)
 # The browser tests: Debian's chromium (no browser download), driven from node by playwright-core.
 [ -n "${CHROMIUM:-}" ] || command -v chromium >/dev/null || packages+=(chromium)
 command -v node >/dev/null || packages+=(nodejs)
