@@ -1,6 +1,7 @@
 //! Lesson 08: one live feed, four ways to follow it over HTTP: polling, long polling, streaming
 //! (chunked) and Server-Sent Events, all on one event loop, and a page that shows them side by
-//! side. `PROTOCOL.md` next to this file is the contract; `course check 08` judges it.
+//! side; and a fifth, WebSocket (lessons 09 to 11), to compare them with. `PROTOCOL.md` next to
+//! this file is the contract; `course check 08` judges the four HTTP techniques.
 //!
 //! ```text
 //! cargo run --bin 08-http-realtime                 # then open http://127.0.0.1:7008/
@@ -8,6 +9,7 @@
 //! curl -s 'http://127.0.0.1:7008/longpoll?since=999999&timeout=5'   # held until the next tick
 //! curl -sN http://127.0.0.1:7008/stream            # one JSON line per event, never ending
 //! curl -sN http://127.0.0.1:7008/events            # the same as Server-Sent Events
+//! python3 -m websockets ws://127.0.0.1:7008/ws    # one text message per event
 //! curl -s -d 'hello' http://127.0.0.1:7008/api/publish              # an event of your own
 //! cargo run --release --bin 08-http-realtime -- measure             # what each costs
 //! ```
@@ -15,8 +17,9 @@
 //! HTTP is lesson 07's (`src/http`), and the feed and its formats are `src/realtime`. This file
 //! is what is new: a request whose answer waits (a long poll is *held* until an event comes or
 //! its time is up), and a response that never ends (a stream gets one more chunk per event).
-//! A connection is in one of three modes ([`Mode`]): reading requests as in lesson 07, holding a
-//! long poll, or streaming. Publishing an event walks the connections that wait for one.
+//! A connection is in one of four modes ([`Mode`]): reading requests as in lesson 07, holding a
+//! long poll, streaming, or (after a `101 Switching Protocols`) carrying WebSocket frames, as in
+//! lesson 11. Publishing an event walks the connections that wait for one.
 
 use clap::{Parser, Subcommand};
 use netcourse::event_loop::{self, Closed, Config, ConnId, Cx, EventLoop, Service};
@@ -26,10 +29,17 @@ use netcourse::http::{
 };
 use netcourse::realtime::measure::{self, Settings as MeasureSettings};
 use netcourse::realtime::{
-    batch_json, check_data, ndjson_line, parse_number, query_value, sse_event, sse_retry, Feed,
-    SSE_KEEPALIVE,
+    batch_json, check_data, event_json, ndjson_line, parse_number, query_value, sse_event,
+    sse_retry, Feed, FeedEvent, MAX_DATA, SSE_KEEPALIVE,
 };
 use netcourse::trace::{Dir, Trace};
+use netcourse::ws::connection::{self as ws, Connection as WsConnection, Event as WsEvent};
+use netcourse::ws::dissect::Dissector;
+use netcourse::ws::frame::{encode_frame, Opcode};
+use netcourse::ws::handshake::server::{
+    accept_response, check_request, decide, refusal_response, ServerConfig,
+};
+use netcourse::ws::{Limits as WsLimits, Role};
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::SocketAddr;
@@ -75,7 +85,8 @@ struct ServerArgs {
     /// The `retry:` sent to SSE clients: how long a browser waits before reconnecting, in ms.
     #[arg(long, default_value_t = 2000)]
     retry_ms: u64,
-    /// An SSE stream quiet for this many seconds gets a `: keep-alive` comment.
+    /// An SSE stream quiet for this many seconds gets a `: keep-alive` comment, and a WebSocket
+    /// client silent this long gets a ping.
     #[arg(long, default_value_t = 15)]
     keepalive_secs: u64,
     /// A request head not complete this many seconds after its first byte gets 408.
@@ -84,7 +95,7 @@ struct ServerArgs {
     /// Close a connection that sends nothing between requests for this many seconds.
     #[arg(long, default_value_t = 60)]
     idle_timeout: u64,
-    /// Drop a client when this many bytes wait for it (a stream it does not read).
+    /// Drop a client when this many bytes wait for it (a stream or a WebSocket it does not read).
     #[arg(long, default_value_t = 1 << 20)]
     max_output: usize,
 }
@@ -238,6 +249,8 @@ impl Key {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Action {
     Send(ConnId, Vec<u8>),
+    /// The same bytes to each of these connections: one WebSocket frame, encoded once.
+    SendAll(Vec<ConnId>, Vec<u8>),
     Close(ConnId),
     Wake(Key, Instant),
 }
@@ -256,6 +269,8 @@ struct Settings {
     keepalive: Duration,
     header_timeout: Duration,
     idle_timeout: Duration,
+    /// How `/ws` behaves after its 101: limits on what a client may send, ping and close times.
+    ws: ws::Config,
 }
 
 impl From<&ServerArgs> for Settings {
@@ -267,6 +282,20 @@ impl From<&ServerArgs> for Settings {
             keepalive: Duration::from_secs(a.keepalive_secs.max(1)),
             header_timeout: Duration::from_secs(a.header_timeout),
             idle_timeout: Duration::from_secs(a.idle_timeout),
+            ws: ws::Config {
+                // A client of the feed sends nothing but control frames (at most 125 bytes of
+                // payload each) and its Close; a data message is refused anyway (see
+                // `ws_pump`), so it need not be big to be refused.
+                limits: WsLimits {
+                    max_frame: MAX_DATA as u64,
+                    max_message: MAX_DATA,
+                    max_fragments: 16,
+                },
+                // The feed's WebSocket keep-alive: a ping after the client's silence, as SSE
+                // gets a comment after the server's.
+                ping_interval: Some(Duration::from_secs(a.keepalive_secs.max(1))),
+                ..ws::Config::default()
+            },
         }
     }
 }
@@ -299,6 +328,23 @@ enum Mode {
         chunked: bool,
         last_write: Instant,
     },
+    /// After `101 Switching Protocols` on `/ws`: the socket carries WebSocket frames, read and
+    /// written by `src/ws`'s sans-IO connection. The HTTP parser is not used any more.
+    WebSocket(Box<WsPeer>),
+}
+
+/// A WebSocket client of the feed.
+struct WsPeer {
+    conn: WsConnection,
+    /// With `--trace`: lesson 10's dissector on each direction, to show every frame's fields.
+    frames_in: Option<Dissector>,
+    frames_out: Option<Dissector>,
+}
+
+impl std::fmt::Debug for WsPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.conn.fmt(f)
+    }
 }
 
 /// What the routes decided for one complete request.
@@ -309,6 +355,10 @@ enum Reply {
     Hold { cursor: u64, until: Instant },
     /// An endless body, starting with the events after `cursor`.
     Stream { kind: StreamKind, cursor: u64 },
+    /// A whole response, then the connection closes (a refused WebSocket handshake).
+    Refuse(Vec<u8>),
+    /// The `101` (the accepted handshake), then WebSocket frames from the events after `cursor`.
+    Upgrade { cursor: u64, response: Vec<u8> },
 }
 
 struct Connection {
@@ -338,6 +388,10 @@ struct App {
     held: BTreeSet<ConnId>,
     /// Connections streaming (`/stream` or `/events`): each gets every next event.
     streams: BTreeSet<ConnId>,
+    /// WebSocket clients (`/ws`): each gets every next event as a text message.
+    sockets: BTreeSet<ConnId>,
+    /// How a WebSocket handshake is judged: any origin, no subprotocol.
+    handshake: ServerConfig,
     /// The ticker's price, in cents, and its random walk's state.
     price: (i64, u64),
     served: u64,
@@ -352,6 +406,8 @@ impl App {
             conns: HashMap::new(),
             held: BTreeSet::new(),
             streams: BTreeSet::new(),
+            sockets: BTreeSet::new(),
+            handshake: ServerConfig::default(),
             price: (10_000, 0x2545_f491_4f6c_dd1d),
             served: 0,
         }
@@ -386,6 +442,11 @@ impl App {
         match c.mode {
             // A streaming client has nothing more to say: whatever it sends is dropped.
             Mode::Streaming { .. } => return,
+            // Frames: pings, pongs, a Close (or a data message, which is refused).
+            Mode::WebSocket(_) => {
+                self.ws_receive(conn, bytes, now, out);
+                return self.arm(conn, out);
+            }
             // Requests behind a held long poll wait their turn, within a bound.
             Mode::Held { .. } if c.parser.buffered() + bytes.len() > MAX_WAITING_INPUT => {
                 c.closing = true;
@@ -544,6 +605,112 @@ impl App {
                 };
                 self.streams.insert(conn);
             }
+            Reply::Refuse(bytes) => {
+                trace_status(self.trace, &c.peer, &bytes);
+                out.push(Action::Send(conn, bytes));
+                c.closing = true;
+                out.push(Action::Close(conn));
+            }
+            Reply::Upgrade { cursor, response } => {
+                trace_status(self.trace, &c.peer, &response);
+                let trace = self.trace.is_on();
+                let mut peer = WsPeer {
+                    conn: WsConnection::server(self.settings.ws.clone(), now.at),
+                    // The dissectors check what they show with the limits each side reads with.
+                    frames_in: trace
+                        .then(|| Dissector::new(Role::Client, self.settings.ws.limits.clone())),
+                    frames_out: trace.then(|| Dissector::new(Role::Server, WsLimits::default())),
+                };
+                // The 101, then in the same write the backlog after the cursor: one text
+                // message per event, as every later event will be.
+                let mut frames = Vec::new();
+                for event in self.feed.since(cursor) {
+                    frames.extend_from_slice(&ws_frame(event));
+                }
+                if let Some(d) = peer.frames_out.as_mut() {
+                    d.trace(self.trace, &c.peer, Dir::Out, &frames);
+                }
+                let mut bytes = response;
+                bytes.extend_from_slice(&frames);
+                out.push(Action::Send(conn, bytes));
+                self.trace
+                    .log(format_args!("{}: WebSocket after {cursor}", c.peer));
+                // Frames the client sent right behind its head, in the same read, are the
+                // WebSocket's first bytes, not a next request.
+                let unread = c.parser.take_unread();
+                c.mode = Mode::WebSocket(Box::new(peer));
+                self.sockets.insert(conn);
+                if !unread.is_empty() {
+                    self.ws_receive(conn, &unread, now, out);
+                }
+            }
+        }
+    }
+
+    /// Bytes from a WebSocket client: show them (`--trace`), hand them to its connection, act.
+    fn ws_receive(&mut self, conn: ConnId, bytes: &[u8], now: Now, out: &mut Vec<Action>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Mode::WebSocket(peer) = &mut c.mode else {
+            return;
+        };
+        if let Some(d) = peer.frames_in.as_mut() {
+            d.trace(self.trace, &c.peer, Dir::In, bytes);
+        }
+        peer.conn.receive(bytes, now.at);
+        self.ws_pump(conn, now, out);
+    }
+
+    /// Act on what a WebSocket client said, write what its connection queued (pongs, Close
+    /// frames), and close the TCP connection when the connection says so.
+    fn ws_pump(&mut self, conn: ConnId, now: Now, out: &mut Vec<Action>) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Mode::WebSocket(peer) = &mut c.mode else {
+            return;
+        };
+        while let Some(event) = peer.conn.poll_event() {
+            match event {
+                WsEvent::Text(_) | WsEvent::Binary(_) => {
+                    // The feed goes one way: its client has nothing to say but pings, pongs
+                    // and its Close. RFC 6455 7.4.1: "1003 indicates that an endpoint is
+                    // terminating the connection because it has received a type of data it
+                    // cannot accept". No data message is a type this endpoint accepts.
+                    self.trace.log(format_args!(
+                        "{}: a data message on /ws: closing with 1003",
+                        c.peer
+                    ));
+                    peer.conn.close(
+                        1003,
+                        "this feed only sends; send nothing but ping and close",
+                        now.at,
+                    );
+                }
+                // The core answered the ping itself (the pong is queued); a pong is a sign of
+                // life, and receive() has counted it.
+                WsEvent::Ping(_) | WsEvent::Pong(_) => {}
+                WsEvent::Close(close) => self.trace.log(format_args!(
+                    "{}: close {} {:?}",
+                    c.peer, close.code, close.reason
+                )),
+                WsEvent::Failed(e) => self.trace.log(format_args!("{}: failed: {e}", c.peer)),
+            }
+        }
+        let bytes = peer.conn.take_output();
+        if !bytes.is_empty() {
+            if let Some(d) = peer.frames_out.as_mut() {
+                d.trace(self.trace, &c.peer, Dir::Out, &bytes);
+            }
+            out.push(Action::Send(conn, bytes));
+        }
+        if peer.conn.should_close_tcp() {
+            // RFC 6455 5.5.1: after both Close frames, "The server MUST close the underlying
+            // TCP connection immediately".
+            c.closing = true;
+            out.push(Action::Close(conn));
+            self.sockets.remove(&conn);
         }
     }
 
@@ -553,8 +720,9 @@ impl App {
         let answered = self.held.len();
         self.deliver(id, now, out);
         self.trace.log(format_args!(
-            "event {id}: {answered} held polls answered, {} streams fed",
-            self.streams.len()
+            "event {id}: {answered} held polls answered, {} streams and {} WebSockets fed",
+            self.streams.len(),
+            self.sockets.len()
         ));
         id
     }
@@ -603,6 +771,40 @@ impl App {
             }
         }
         // exercise: end
+        self.deliver_to_websockets(id, out);
+    }
+
+    /// Event `id` to every open WebSocket client: one text frame, encoded once. Server
+    /// frames are not masked (RFC 6455 5.1: "A server MUST NOT mask any frames that it sends to
+    /// the client"), so every client gets the very same bytes. A client that does not read
+    /// is dropped by the loop at `--max-output`, like a stream's.
+    fn deliver_to_websockets(&mut self, id: u64, out: &mut Vec<Action>) {
+        let Some(event) = self.feed.since(id - 1).next() else {
+            return;
+        };
+        if self.sockets.is_empty() {
+            return;
+        }
+        let frame = ws_frame(event);
+        let mut to = Vec::with_capacity(self.sockets.len());
+        for &conn in &self.sockets {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let Mode::WebSocket(peer) = &mut c.mode else {
+                continue;
+            };
+            // RFC 6455 5.5.1: "The application MUST NOT send any more data frames after
+            // sending a Close frame."
+            if peer.conn.state() != ws::State::Open {
+                continue;
+            }
+            if let Some(d) = peer.frames_out.as_mut() {
+                d.trace(self.trace, &c.peer, Dir::Out, &frame);
+            }
+            to.push(conn);
+        }
+        out.push(Action::SendAll(to, frame));
     }
 
     /// The routes. `open` is the number of connections, for `/api/stats`.
@@ -637,6 +839,8 @@ impl App {
             "/" | "/index.html" | "/poll" | "/longpoll" | "/stream" | "/events" | "/api/stats" => {
                 &["GET", "HEAD"]
             }
+            // RFC 6455 4.1: "The method of the request MUST be GET".
+            "/ws" => &["GET"],
             _ => return text(404, &format!("nothing at {path}")),
         };
         if !allowed.contains(&head.method.as_str()) {
@@ -692,10 +896,26 @@ impl App {
                 kind: StreamKind::Sse,
                 cursor,
             },
+            // Lesson 09's checks (RFC 6455 4.2.1), then the 101 with the accept key; a request
+            // that is not a valid upgrade gets the status and reason lesson 09 gives it.
+            "/ws" => match check_request(head.clone()).and_then(|request| {
+                decide(&request, &self.handshake)?;
+                Ok(request)
+            }) {
+                Ok(request) => Reply::Upgrade {
+                    cursor,
+                    response: accept_response(&request.key, None),
+                },
+                Err(e) => {
+                    self.trace.log(format_args!("/ws refused: {e}"));
+                    Reply::Refuse(refusal_response(&e, now.wall))
+                }
+            },
             "/api/stats" => json(format!(
-                "{{\"connections\":{open},\"held_polls\":{},\"streams\":{},\"latest\":{},\"served\":{}}}\n",
+                "{{\"connections\":{open},\"held_polls\":{},\"streams\":{},\"websockets\":{},\"latest\":{},\"served\":{}}}\n",
                 self.held.len(),
                 self.streams.len(),
+                self.sockets.len(),
                 self.feed.latest(),
                 self.served
             )),
@@ -790,6 +1010,16 @@ impl App {
                 c.closing = true;
                 out.push(Action::Close(conn));
             }
+            Due::WebSocket => {
+                // A ping after a silence, a peer that did not answer it, or a Close that was
+                // not answered in time: the connection decides, and says what to write.
+                if let Mode::WebSocket(peer) = &mut c.mode {
+                    if let Some(WsEvent::Failed(e)) = peer.conn.handle_timeout(now.at) {
+                        self.trace.log(format_args!("{}: {e}", c.peer));
+                    }
+                }
+                self.ws_pump(conn, now, out);
+            }
         }
         self.arm(conn, out);
     }
@@ -818,10 +1048,23 @@ impl App {
         out.push(Action::Wake(Key::Ticker, now.at + every));
     }
 
-    /// Shutting down: end every stream with its last chunk, answer every held poll with 204.
+    /// Shutting down: end every stream with its last chunk, answer every held poll with 204,
+    /// say goodbye to every WebSocket client with a Close 1001.
     fn on_shutdown(&mut self, now: Now, out: &mut Vec<Action>) {
         for (&conn, c) in &mut self.conns {
-            match &c.mode {
+            match &mut c.mode {
+                // RFC 6455 7.4.1: "1001 indicates that an endpoint is "going away", such as a
+                // server going down". The loop flushes it and closes; we do not wait for the
+                // client's Close.
+                Mode::WebSocket(peer) => {
+                    if peer.conn.close(1001, "the server is shutting down", now.at) {
+                        let bytes = peer.conn.take_output();
+                        if let Some(d) = peer.frames_out.as_mut() {
+                            d.trace(self.trace, &c.peer, Dir::Out, &bytes);
+                        }
+                        out.push(Action::Send(conn, bytes));
+                    }
+                }
                 Mode::Streaming { chunked: true, .. } => {
                     out.push(Action::Send(conn, LAST_CHUNK.to_vec()))
                 }
@@ -851,6 +1094,7 @@ impl App {
         self.conns.remove(&conn);
         self.held.remove(&conn);
         self.streams.remove(&conn);
+        self.sockets.remove(&conn);
     }
 }
 
@@ -865,6 +1109,8 @@ enum Due {
     PollTimeout,
     /// An SSE stream has been quiet: a comment.
     KeepAlive,
+    /// A WebSocket connection's own deadline: a ping, a pong timeout, a close timeout.
+    WebSocket,
 }
 
 /// A connection's next deadline, by its mode. A `/stream` has none: JSON lines have no comment.
@@ -877,6 +1123,7 @@ fn deadline(c: &Connection, s: &Settings) -> Option<(Instant, Due)> {
             ..
         } => Some((*last_write + s.keepalive, Due::KeepAlive)),
         Mode::Streaming { .. } => None,
+        Mode::WebSocket(peer) => peer.conn.poll_timeout().map(|at| (at, Due::WebSocket)),
         Mode::Requests => Some(match (c.head_started, &c.request) {
             (Some(started), _) => (started + s.header_timeout, Due::RequestTimeout),
             (None, Some(_)) => (c.last_heard + s.idle_timeout, Due::RequestTimeout),
@@ -900,6 +1147,15 @@ fn format_event(kind: StreamKind, event: &netcourse::realtime::FeedEvent) -> Str
         StreamKind::Ndjson => ndjson_line(event),
         StreamKind::Sse => sse_event(event),
     }
+}
+
+/// An event as a WebSocket message: one text frame (FIN, opcode 1, not masked) whose payload is
+/// the event's JSON, `{"id":N,"data":"..."}`, without the newline `/stream` needs between
+/// lines: a frame has its own length.
+fn ws_frame(event: &FeedEvent) -> Vec<u8> {
+    let mut json = String::new();
+    event_json(event, &mut json);
+    encode_frame(true, Opcode::Text, json.as_bytes(), None)
 }
 
 /// Append `piece` to `out` as the body's framing wants it: a chunk, or the bytes as they are.
@@ -935,6 +1191,11 @@ impl RealtimeService {
                 // A `false`: the client was dropped for not reading; on_close follows.
                 Action::Send(conn, bytes) => {
                     cx.send(conn, &bytes);
+                }
+                Action::SendAll(conns, bytes) => {
+                    for conn in conns {
+                        cx.send(conn, &bytes);
+                    }
                 }
                 Action::Close(conn) => cx.close(conn),
                 Action::Wake(key, at) => cx.set_timer(at, key.to_u64()),
@@ -1005,8 +1266,24 @@ mod tests {
                 Action::Send(c, bytes) if *c == conn => {
                     Some(String::from_utf8_lossy(bytes).into_owned())
                 }
+                Action::SendAll(to, bytes) if to.contains(&conn) => {
+                    Some(String::from_utf8_lossy(bytes).into_owned())
+                }
                 _ => None,
             })
+            .collect()
+    }
+
+    /// What was sent to `conn` in `actions`, as bytes (WebSocket frames are not text).
+    fn bytes_to(conn: ConnId, actions: &[Action]) -> Vec<u8> {
+        actions
+            .iter()
+            .flat_map(|a| match a {
+                Action::Send(c, bytes) if *c == conn => bytes.as_slice(),
+                Action::SendAll(to, bytes) if to.contains(&conn) => bytes.as_slice(),
+                _ => &[],
+            })
+            .copied()
             .collect()
     }
 
@@ -1104,6 +1381,76 @@ mod tests {
         app.on_timer(Key::Conn(2), at(t0, 15_010), &mut out);
         assert_eq!(sent_to(2, &out), "e\r\n: keep-alive\n\n\r\n");
         assert!(out.contains(&Action::Wake(Key::Conn(2), at(t0, 30_010).at)));
+    }
+
+    /// The upgrade request of RFC 6455 1.2, on `/ws` with a cursor.
+    fn upgrade(since: u64) -> String {
+        format!(
+            "GET /ws?since={since} HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+    }
+
+    #[test]
+    fn a_websocket_gets_the_backlog_then_each_event_as_one_frame_encoded_once() {
+        let t0 = Instant::now();
+        let mut app = app();
+        app.publish("a".into(), at(t0, 0), &mut Vec::new());
+        for conn in 1..=2 {
+            open(&mut app, conn, t0);
+        }
+        let mut out = Vec::new();
+        app.on_data(1, upgrade(0).as_bytes(), at(t0, 0), &mut out);
+        let first = bytes_to(1, &out);
+        let text = String::from_utf8_lossy(&first);
+        // The 101 with the accept key of RFC 6455 1.3's example, then event 1 as a text frame
+        // in the same write: 0x81 (FIN, text), 0x13 (19 bytes, not masked), the JSON.
+        assert!(
+            text.starts_with("HTTP/1.1 101 Switching Protocols\r\n")
+                && text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            "{text}"
+        );
+        assert!(
+            first.ends_with(b"\r\n\r\n\x81\x13{\"id\":1,\"data\":\"a\"}"),
+            "{text:?}"
+        );
+        // With the cursor at 1 nothing is owed: the 101 alone.
+        assert!(ask(&mut app, 2, at(t0, 0), &upgrade(1)).ends_with("\r\n\r\n"));
+        let mut out = Vec::new();
+        app.publish("b".into(), at(t0, 5), &mut out);
+        // One action carries the one frame to both clients.
+        assert_eq!(
+            out,
+            [Action::SendAll(
+                vec![1, 2],
+                b"\x81\x13{\"id\":2,\"data\":\"b\"}".to_vec()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_websocket_client_that_sends_data_gets_1003_and_shutdown_sends_1001() {
+        let t0 = Instant::now();
+        let mut app = app();
+        for conn in 1..=2 {
+            open(&mut app, conn, t0);
+            ask(&mut app, conn, at(t0, 0), &upgrade(0));
+        }
+        // A masked text frame "hi" (RFC 6455 5.7's key): the answer is a Close 1003 (0x03eb).
+        let mut out = Vec::new();
+        app.on_data(1, b"\x81\x82\x37\xfa\x21\x3d\x5f\x93", at(t0, 1), &mut out);
+        let close = bytes_to(1, &out);
+        assert_eq!(&close[..4], b"\x88\x37\x03\xeb", "{close:?}");
+        // A ping is answered with its payload; nothing else happens.
+        let mut out = Vec::new();
+        app.on_data(2, b"\x89\x81\x37\xfa\x21\x3d\x76", at(t0, 1), &mut out);
+        assert_eq!(out, [Action::Send(2, b"\x8a\x01A".to_vec())]);
+        // Shutting down: a Close 1001 (0x03e9) to the client still open.
+        let mut out = Vec::new();
+        app.on_shutdown(at(t0, 2), &mut out);
+        let bye = bytes_to(2, &out);
+        assert_eq!(&bye[..4], b"\x88\x1d\x03\xe9", "{bye:?}");
+        assert_eq!(sent_to(1, &out), "", "its Close was sent already");
     }
 
     #[test]
