@@ -714,11 +714,13 @@ impl App {
         }
     }
 
-    /// A new event: every held long poll is answered, every stream gets one more piece.
+    /// A new event: every held long poll is answered, every stream gets one more piece, every
+    /// WebSocket one more message.
     fn publish(&mut self, data: String, now: Now, out: &mut Vec<Action>) -> u64 {
         let id = self.feed.push(data);
         let answered = self.held.len();
         self.deliver(id, now, out);
+        self.deliver_to_websockets(id, out);
         self.trace.log(format_args!(
             "event {id}: {answered} held polls answered, {} streams and {} WebSockets fed",
             self.streams.len(),
@@ -771,7 +773,6 @@ impl App {
             }
         }
         // exercise: end
-        self.deliver_to_websockets(id, out);
     }
 
     /// Event `id` to every open WebSocket client: one text frame, encoded once. Server

@@ -1,18 +1,20 @@
 //! What each technique costs, measured: `08-http-realtime measure`.
 //!
-//! One client per technique (polling, long polling, streaming, SSE) follows the feed of a
-//! running server while a publisher posts the same sequence of events, `events` of them, one
-//! every `interval`. Each client counts what it puts on the wire and what comes back, split
+//! One client per technique (polling, long polling, streaming, SSE, WebSocket) follows the feed
+//! of a running server while a publisher posts the same sequence of events, `events` of them,
+//! one every `interval`. Each client counts what it puts on the wire and what comes back, split
 //! into request bytes, response heads and response bodies, and notes the moment each event
 //! arrives; the publisher notes the moment it sent each one. The difference is the delivery
 //! latency.
 //!
 //! The clients are plain blocking sockets, one thread each, with their own small readers
-//! (a response head, a `Content-Length` body, chunks): they count bytes exactly as the kernel
-//! delivered them, which is the point. They trust the server they measure to follow
+//! (a response head, a `Content-Length` body, chunks, WebSocket frames): they count bytes
+//! exactly as the kernel delivered them, which is the point. They trust the server they measure to follow
 //! `PROTOCOL.md`; judging it is the grader's job (`course check 08`).
 
 use crate::diagram::chart::{render_bars, Series};
+use base64::Engine;
+use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
@@ -36,8 +38,8 @@ pub struct Settings {
     pub browser_headers: bool,
 }
 
-/// The four techniques, in the order of the table.
-pub const TRANSPORTS: [&str; 4] = ["polling", "long polling", "streaming", "SSE"];
+/// The five techniques, in the order of the table.
+pub const TRANSPORTS: [&str; 5] = ["polling", "long polling", "streaming", "SSE", "WebSocket"];
 
 /// What one technique cost for the whole sequence.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +91,24 @@ Referer: http://127.0.0.1:7008/\r\n\
 Accept-Encoding: gzip, deflate, br, zstd\r\n\
 Accept-Language: en-US,en;q=0.9\r\n";
 
-/// Run the four clients and the publisher against the server at `addr`; the costs come back in
+/// The headers headless Chromium sends with `new WebSocket(...)` from the lesson's page (the
+/// opening handshake as a listener received it), in its order, less `Host`, the key and the
+/// extension offer, which [`Client::websocket`] adds.
+const BROWSER_WS_HEADERS: &str = "Connection: Upgrade\r\n\
+Pragma: no-cache\r\n\
+Cache-Control: no-cache\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36\r\n\
+Upgrade: websocket\r\n\
+Origin: http://127.0.0.1:7008\r\n\
+Sec-WebSocket-Version: 13\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Accept-Language: en-US,en;q=0.9\r\n";
+
+/// What RFC 6455 4.1 requires of an opening handshake besides `Host` and the key.
+const MINIMAL_WS_HEADERS: &str =
+    "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n";
+
+/// Run the five clients and the publisher against the server at `addr`; the costs come back in
 /// the order of [`TRANSPORTS`]. The server should run without its ticker (`--tick-ms 0`), or
 /// its events are counted too.
 pub fn measure(addr: SocketAddr, settings: &Settings) -> io::Result<Vec<Cost>> {
@@ -117,7 +136,8 @@ pub fn measure(addr: SocketAddr, settings: &Settings) -> io::Result<Vec<Cost>> {
                     0 => poll(&mut c, start, &settings, deadline, &ready, &mut got)?,
                     1 => long_poll(&mut c, start, deadline, &ready, &mut got)?,
                     2 => stream(&mut c, start, deadline, &ready, &mut got)?,
-                    _ => sse(&mut c, start, deadline, &ready, &mut got)?,
+                    3 => sse(&mut c, start, deadline, &ready, &mut got)?,
+                    _ => websocket(&mut c, start, deadline, &ready, &mut got)?,
                 }
                 let cost = Cost {
                     transport: name,
@@ -309,6 +329,104 @@ fn sse(
     Ok(())
 }
 
+/// A WebSocket client of `/ws`, with its own small frame reader. What it costs maps onto the
+/// table's columns as for the others: *requests* is 1 (the opening handshake is one GET),
+/// *request bytes* that GET's head (and the pong of any ping the server sends, masked as a
+/// client's frames are), *response heads* the `101 Switching Protocols` head, and *response
+/// bodies* every byte after it: each frame whole, its 2-byte header (4 above 125 bytes of
+/// payload) and its payload, the event's JSON.
+fn websocket(
+    c: &mut Client,
+    cursor: u64,
+    deadline: Instant,
+    ready: &mpsc::Sender<()>,
+    got: &mut Got,
+) -> io::Result<()> {
+    c.websocket(&format!("/ws?since={cursor}"))?;
+    let (status, _) = c.head()?;
+    if status != 101 {
+        return Err(io::Error::other(format!("/ws answered {status}, not 101")));
+    }
+    let _ = ready.send(());
+    while !got.done() && Instant::now() < deadline {
+        let (opcode, payload) = c.frame(deadline)?;
+        match opcode {
+            OP_TEXT => {
+                for (id, _) in json_events(&String::from_utf8_lossy(&payload)) {
+                    got.add(id);
+                }
+            }
+            // RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
+            // in response". A client's frames are masked (5.3).
+            OP_PING => {
+                let pong = masked_frame(OP_PONG, &payload, random_bytes());
+                c.stream.write_all(&pong)?;
+                c.up += pong.len() as u64;
+            }
+            OP_CLOSE => return Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+const OP_TEXT: u8 = 0x1;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xa;
+
+/// Where a frame's payload starts and how long it is, once its header is in `buf` (RFC 6455
+/// 5.2): byte 0 holds FIN, RSV1-3 and the opcode; byte 1 the MASK bit and a 7-bit length,
+/// where 126 means "the next 2 bytes are the length" and 127 "the next 8 bytes are". A server's
+/// frames have no masking key: "A server MUST NOT mask any frames that it sends to the client".
+fn frame_extent(buf: &[u8]) -> io::Result<Option<(usize, usize)>> {
+    let Some(&b1) = buf.get(1) else {
+        return Ok(None);
+    };
+    if b1 & 0x80 != 0 {
+        return Err(io::Error::other("a server frame is masked"));
+    }
+    let (at, len) = match b1 & 0x7f {
+        126 => match buf.get(2..4) {
+            Some(b) => (4, u16::from_be_bytes([b[0], b[1]]) as u64),
+            None => return Ok(None),
+        },
+        127 => match buf.get(2..10) {
+            Some(b) => (10, u64::from_be_bytes(b.try_into().expect("8 bytes"))),
+            None => return Ok(None),
+        },
+        n => (2, n as u64),
+    };
+    let len = usize::try_from(len).map_err(|_| io::Error::other("a frame too long"))?;
+    Ok(Some((at, len)))
+}
+
+/// A client frame (FIN set): the payload XORed with the 4-byte key, byte i with key[i % 4]
+/// (RFC 6455 5.3).
+fn masked_frame(opcode: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    assert!(
+        payload.len() <= 125,
+        "control frames carry at most 125 bytes"
+    );
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame
+}
+
+/// Random bytes from the standard library's per-process hash keys: enough for a measuring
+/// client's nonce and masks (a browser uses a strong source, RFC 6455 10.3).
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    for (i, piece) in out.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        let bytes = h.finish().to_le_bytes();
+        piece.copy_from_slice(&bytes[..piece.len()]);
+    }
+    out
+}
+
 // ---- A counting HTTP client -----------------------------------------------------------------
 
 /// One keep-alive connection that counts every byte it sends and receives.
@@ -362,6 +480,41 @@ impl Client {
             self.host
         );
         self.send(request.as_bytes())
+    }
+
+    /// A WebSocket opening handshake (RFC 6455 4.1): a GET with `Upgrade`, `Connection`,
+    /// the version and a fresh key (16 random bytes in base64); a browser also offers
+    /// `permessage-deflate`, which the server declines by not answering it.
+    fn websocket(&mut self, target: &str) -> io::Result<()> {
+        let key = base64::engine::general_purpose::STANDARD.encode(random_bytes::<16>());
+        let (headers, offer) = if self.browser_headers {
+            (
+                BROWSER_WS_HEADERS,
+                "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+            )
+        } else {
+            (MINIMAL_WS_HEADERS, "")
+        };
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: {}\r\n{headers}Sec-WebSocket-Key: {key}\r\n{offer}\r\n",
+            self.host
+        );
+        self.send(request.as_bytes())
+    }
+
+    /// The next WebSocket frame: its opcode and payload (the server sends each message in one
+    /// frame). Every byte of it counts as body.
+    fn frame(&mut self, deadline: Instant) -> io::Result<(u8, Vec<u8>)> {
+        loop {
+            if let Some((at, len)) = frame_extent(&self.buf)? {
+                if self.buf.len() >= at + len {
+                    let frame: Vec<u8> = self.buf.drain(..at + len).collect();
+                    self.bodies += frame.len() as u64;
+                    return Ok((frame[0] & 0x0f, frame[at..].to_vec()));
+                }
+            }
+            self.fill(deadline)?;
+        }
     }
 
     fn post(&mut self, target: &str, body: &[u8]) -> io::Result<()> {
@@ -634,6 +787,25 @@ mod tests {
         assert_eq!(json_number(body, "cursor"), Some(3));
         assert_eq!(json_number("{\"id\": 12}", "id"), Some(12));
         assert!(json_events("{\"events\":[],\"cursor\":9}").is_empty());
+    }
+
+    #[test]
+    fn reads_frame_headers_of_each_length_form() {
+        // RFC 6455 5.7's unmasked "Hello", and the 16- and 64-bit length forms.
+        assert_eq!(frame_extent(b"\x81\x05Hello").unwrap(), Some((2, 5)));
+        assert_eq!(frame_extent(b"\x81").unwrap(), None);
+        assert_eq!(frame_extent(b"\x82\x7e\x01\x00").unwrap(), Some((4, 256)));
+        assert_eq!(frame_extent(b"\x82\x7e\x01").unwrap(), None);
+        assert_eq!(
+            frame_extent(b"\x82\x7f\0\0\0\0\0\x01\0\0").unwrap(),
+            Some((10, 65536))
+        );
+        assert!(frame_extent(b"\x81\x85\x37\xfa\x21\x3d").is_err());
+        // RFC 6455 5.7's masked "Hello" is what a client writes with that key.
+        assert_eq!(
+            masked_frame(OP_TEXT, b"Hello", [0x37, 0xfa, 0x21, 0x3d]),
+            b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"
+        );
     }
 
     #[test]

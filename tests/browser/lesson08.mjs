@@ -1,5 +1,6 @@
-// Lesson 08 in a real browser: the page at / follows the feed four ways (polling, long polling,
-// fetch streaming, EventSource); events published from outside must reach all four panels.
+// Lesson 08 in a real browser: the page at / follows the feed five ways (polling, long polling,
+// fetch streaming, EventSource, WebSocket); events published from outside must reach all five
+// panels (every key of the page's window.received).
 //
 //   node tests/browser/lesson08.mjs http://127.0.0.1:PORT [screenshot.png]
 //
@@ -48,6 +49,8 @@ try {
   const received = await page.evaluate(() => window.received);
   const text = await page.evaluate(() => document.getElementById("sse").innerText);
   if (!text.includes("second, with \"quotes\" and é")) fail("the SSE panel does not show the event's text");
+  const wsText = await page.evaluate(() => document.getElementById("ws").innerText);
+  if (!wsText.includes("second, with \"quotes\" and é")) fail("the WebSocket panel does not show the event's text");
   if (errors.length) fail("errors on the page: " + errors.join("; "));
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   console.log(JSON.stringify({ published: ids, received, pollHeaders }));
