@@ -913,10 +913,9 @@ impl App {
                 }
             },
             "/api/stats" => json(format!(
-                "{{\"connections\":{open},\"held_polls\":{},\"streams\":{},\"websockets\":{},\"latest\":{},\"served\":{}}}\n",
+                "{{\"connections\":{open},\"held_polls\":{},\"streams\":{},\"latest\":{},\"served\":{}}}\n",
                 self.held.len(),
                 self.streams.len(),
-                self.sockets.len(),
                 self.feed.latest(),
                 self.served
             )),
