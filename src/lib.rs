@@ -12,7 +12,9 @@
 //! | [`event_loop`] | 05 on | one thread, one mio poll, many connections; services plug in sans-IO |
 //! | [`http`] | 07 on | HTTP/1.1: an incremental request parser and a response writer (sans-IO) |
 //! | [`ws`] | 09 on | WebSocket (RFC 6455): handshake, frames, masking, messages, closing (sans-IO) |
+//! | [`dns`] | 15 | DNS: the message codec, zones, an authoritative answerer, a stub resolver (sans-IO) |
 //! | [`realtime`] | 08 | one live feed as polling, long polling, streaming and SSE; what each costs, measured |
+//! | [`sockopts`] | 16 | what the kernel did with a socket: /proc/net/tcp, TCP_INFO, errno names, tables |
 //! | [`diagram`] | all | SVG diagrams drawn from the code's own tables |
 //! | [`grader`] | all | the black-box checks behind `course check NN` |
 //! | [`bench`] | 04-06 | what connections cost, measured (`scripts/bench.sh`) |
@@ -24,6 +26,7 @@
 
 pub mod bench;
 pub mod diagram;
+pub mod dns;
 pub mod event_loop;
 pub mod framing;
 pub mod grader;
@@ -31,6 +34,7 @@ pub mod http;
 pub mod layout;
 pub mod lessons;
 pub mod realtime;
+pub mod sockopts;
 pub mod starter;
 pub mod trace;
 pub mod ws;
