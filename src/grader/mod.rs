@@ -31,6 +31,7 @@ mod lesson09;
 mod lesson10;
 mod lesson11;
 mod lesson12;
+mod lesson15;
 pub mod procfs;
 mod report;
 mod server;
@@ -97,6 +98,7 @@ pub fn suites() -> &'static [Suite] {
         lesson10::SUITE,
         lesson11::SUITE,
         lesson12::SUITE,
+        lesson15::SUITE,
     ]
 }
 
@@ -160,6 +162,14 @@ impl Ctx {
             .find(|l| l.scheme == scheme)
             .map(|l| l.addr)
             .unwrap_or_else(|| panic!("the suite declares a {scheme} listener"))
+    }
+
+    /// The address announced for `scheme`, if there is one (`--addr` may name fewer listeners).
+    pub fn try_addr(&self, scheme: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|l| l.scheme == scheme)
+            .map(|l| l.addr)
     }
 
     /// A random number in `0..n`.
@@ -258,6 +268,15 @@ pub fn grade(
     out: &mut dyn std::io::Write,
 ) -> Result<Report, GradeError> {
     let suite = suite(lesson).ok_or(GradeError::NoSuchLesson(lesson))?;
+    // Lesson 15's server serves the grader's own zone: `{zone}` in the command becomes its path.
+    let with_zone;
+    let target = match target {
+        Target::Command(cmd) if lesson == 15 => {
+            with_zone = Target::Command(lesson15::with_zone_file(cmd));
+            &with_zone
+        }
+        _ => target,
+    };
     let checks = suite.all_checks();
     let mut report = Report::new(lesson, options.seed);
     let exact = options
