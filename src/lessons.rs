@@ -105,6 +105,22 @@ const WS: Module = Module {
     ],
 };
 
+/// A folder module: every file of `src/dns/` (lesson 15 cuts name reading, the header flags,
+/// truncation and the TCP deframer out of it).
+const DNS: Module = Module {
+    name: "dns",
+    files: &[
+        ("dns/mod.rs", include_str!("dns/mod.rs")),
+        ("dns/dissect.rs", include_str!("dns/dissect.rs")),
+        ("dns/message.rs", include_str!("dns/message.rs")),
+        ("dns/name.rs", include_str!("dns/name.rs")),
+        ("dns/resolver.rs", include_str!("dns/resolver.rs")),
+        ("dns/server.rs", include_str!("dns/server.rs")),
+        ("dns/tcp.rs", include_str!("dns/tcp.rs")),
+        ("dns/zone.rs", include_str!("dns/zone.rs")),
+    ],
+};
+
 const fn planned(number: u32, name: &'static str, title: &'static str) -> Lesson {
     Lesson {
         number,
@@ -230,11 +246,14 @@ pub const LESSONS: &[Lesson] = &[
     },
     planned(13, "13-stomp", "STOMP over WebSocket and TCP"),
     planned(14, "14-socketio", "A Socket.IO-compatible server"),
-    planned(
-        15,
-        "15-dns",
-        "DNS: a stub resolver and an authoritative server",
-    ),
+    Lesson {
+        number: 15,
+        name: "15-dns",
+        title: "DNS: a stub resolver and an authoritative server",
+        source: Some(include_str!("../lessons/15-dns/main.rs")),
+        modules: &[TRACE, LAYOUT, EVENT_LOOP, DNS],
+        assets: &[("course.zone", include_str!("../lessons/15-dns/course.zone"))],
+    },
     planned(16, "16-sockopts", "The socket options lab"),
 ];
 

@@ -53,9 +53,9 @@ struct ServerArgs {
     /// Address to listen on, UDP and TCP on the same port. Port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:7015")]
     addr: SocketAddr,
-    /// The zone file to serve.
-    #[arg(long, default_value = "lessons/15-dns/course.zone")]
-    zone: PathBuf,
+    /// The zone file to serve (default: the example zone, course.zone, built into the binary).
+    #[arg(long)]
+    zone: Option<PathBuf>,
     /// Our EDNS UDP payload size: the largest UDP reply sent to a client whose OPT allows it.
     #[arg(long, default_value_t = DEFAULT_UDP_SIZE)]
     udp_size: u16,
@@ -112,6 +112,9 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     })
 }
+
+/// lessons/15-dns/course.zone, served when no --zone is given.
+const EXAMPLE_ZONE: &str = include_str!("course.zone");
 
 // ---- The server: the answerer on lesson 05's event loop ------------------------------------
 
@@ -191,15 +194,16 @@ impl Service for Dns {
 }
 
 fn serve(args: ServerArgs, trace: Trace) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.zone)
-        .with_context(|| format!("reading the zone file {}", args.zone.display()))?;
-    let zone = Zone::parse(&text, &args.zone.display().to_string())?;
-    eprintln!(
-        "serving {} ({} records) from {}",
-        zone.apex(),
-        zone.len(),
-        args.zone.display()
-    );
+    let (text, file) = match &args.zone {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the zone file {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (EXAMPLE_ZONE.to_string(), "course.zone (built in)".to_string()),
+    };
+    let zone = Zone::parse(&text, &file)?;
+    eprintln!("serving {} ({} records) from {file}", zone.apex(), zone.len());
     let config = Config {
         trace,
         ..Config::default()
