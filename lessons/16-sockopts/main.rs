@@ -23,8 +23,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use netcourse::cells;
 use netcourse::sockopts::{
     count_on_port, drop_every_incoming_packet, errno_name, find_row, listener_row, outcome,
-    percentile, ss_listen_queues, state_name, sysctl, tcp_info, wait_until, Table, ESTABLISHED, SYN_SENT,
-    TIME_WAIT,
+    percentile, ss_listen_queues, state_name, sysctl, tcp_info, wait_until, Table, ESTABLISHED,
+    SYN_SENT, TIME_WAIT,
 };
 use netcourse::trace::{Trace, Traced};
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
@@ -109,7 +109,9 @@ fn main() -> anyhow::Result<()> {
     };
     match experiment {
         Experiment::Server(args) => {
-            let addr = cli.addr.unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 7016)));
+            let addr = cli
+                .addr
+                .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 7016)));
             serve(addr, args, trace)?;
         }
         Experiment::All => {
@@ -124,18 +126,44 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn list() {
-    println!("16-sockopts EXPERIMENT [--trace]: one socket option, measured without it and with it\n");
+    println!(
+        "16-sockopts EXPERIMENT [--trace]: one socket option, measured without it and with it\n"
+    );
     for (name, what) in [
-        ("reuseaddr", "SO_REUSEADDR and TIME_WAIT: who closed first, and can the port be bound again"),
-        ("nodelay", "TCP_NODELAY and Nagle: write-write-read round trips against a delayed-ACK peer"),
-        ("linger", "SO_LINGER {on, 0}: close() sends RST, the peer reads ECONNRESET, no TIME_WAIT"),
-        ("buffers", "SO_SNDBUF / SO_RCVBUF: bytes written before the sender would block"),
-        ("keepalive", "SO_KEEPALIVE + TCP_KEEPIDLE/INTVL/CNT: a peer that stopped answering"),
+        (
+            "reuseaddr",
+            "SO_REUSEADDR and TIME_WAIT: who closed first, and can the port be bound again",
+        ),
+        (
+            "nodelay",
+            "TCP_NODELAY and Nagle: write-write-read round trips against a delayed-ACK peer",
+        ),
+        (
+            "linger",
+            "SO_LINGER {on, 0}: close() sends RST, the peer reads ECONNRESET, no TIME_WAIT",
+        ),
+        (
+            "buffers",
+            "SO_SNDBUF / SO_RCVBUF: bytes written before the sender would block",
+        ),
+        (
+            "keepalive",
+            "SO_KEEPALIVE + TCP_KEEPIDLE/INTVL/CNT: a peer that stopped answering",
+        ),
         ("v6only", "IPV6_V6ONLY: IPv4 clients on a [::] listener"),
-        ("backlog", "listen(fd, N): how many handshakes complete without accept()"),
-        ("reuseport", "SO_REUSEPORT: four listeners on one port share the connections"),
+        (
+            "backlog",
+            "listen(fd, N): how many handshakes complete without accept()",
+        ),
+        (
+            "reuseport",
+            "SO_REUSEPORT: four listeners on one port share the connections",
+        ),
         ("all", "every experiment above, in order (about 15 s)"),
-        ("server", "the exercise: an echo server with production options (course check 16)"),
+        (
+            "server",
+            "the exercise: an echo server with production options (course check 16)",
+        ),
     ] {
         println!("  {name:<10} {what}");
     }
@@ -202,7 +230,10 @@ fn connected_pair(
 /// Print what setsockopt(2) an experiment just made, when --trace is on, and pass on its result.
 fn logged(t: Trace, sock: &Socket, call: &str, result: io::Result<()>) -> io::Result<()> {
     match &result {
-        Ok(()) => t.log(format_args!("setsockopt(fd {}, {call}) = 0", sock.as_raw_fd())),
+        Ok(()) => t.log(format_args!(
+            "setsockopt(fd {}, {call}) = 0",
+            sock.as_raw_fd()
+        )),
         Err(e) => t.log(format_args!(
             "setsockopt(fd {}, {call}) = -1 {}",
             sock.as_raw_fd(),
@@ -243,7 +274,11 @@ fn reuseaddr(t: Trace) -> io::Result<()> {
         let reusing = bind_and_listen(server_port, true, t);
         table.row(cells![
             if server_first { "server" } else { "client" },
-            if old_reuse { "SO_REUSEADDR" } else { "no option" },
+            if old_reuse {
+                "SO_REUSEADDR"
+            } else {
+                "no option"
+            },
             count_on_port(server_port, TIME_WAIT),
             count_on_port(client_port, TIME_WAIT),
             outcome(&plain),
@@ -264,7 +299,12 @@ fn reuseaddr(t: Trace) -> io::Result<()> {
 /// once TIME_WAIT is visible on the side that closed first.
 fn close_a_connection(server_first: bool, reuse: bool, t: Trace) -> io::Result<(u16, u16)> {
     let (listener, addr) = listen_with(LOCALHOST, 8, |s| {
-        logged(t, s, "SOL_SOCKET, SO_REUSEADDR, 1", s.set_reuse_address(reuse))
+        logged(
+            t,
+            s,
+            "SOL_SOCKET, SO_REUSEADDR, 1",
+            s.set_reuse_address(reuse),
+        )
     })?;
     let client = tcp_socket(addr)?;
     client.connect(&addr.into())?;
@@ -291,7 +331,12 @@ fn bind_and_listen(port: u16, reuse: bool, t: Trace) -> io::Result<()> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     listen_with(addr, 8, |s| {
         if reuse {
-            logged(t, s, "SOL_SOCKET, SO_REUSEADDR, 1", s.set_reuse_address(true))?;
+            logged(
+                t,
+                s,
+                "SOL_SOCKET, SO_REUSEADDR, 1",
+                s.set_reuse_address(true),
+            )?;
         }
         Ok(())
     })
@@ -354,9 +399,8 @@ const HEADER: usize = 100;
 const BODY: usize = 100;
 
 fn request_response(nodelay: bool, split: bool, t: Trace) -> io::Result<RoundTrips> {
-    let (client, server) = connected_pair(|s| {
-        logged(t, s, "SOL_TCP, TCP_NODELAY, 1", s.set_tcp_nodelay(nodelay))
-    })?;
+    let (client, server) =
+        connected_pair(|s| logged(t, s, "SOL_TCP, TCP_NODELAY, 1", s.set_tcp_nodelay(nodelay)))?;
     // The peer: read a whole request (header and body), then answer "ok". Until the body
     // arrives it has nothing to send, so its kernel delays the ACK of the header.
     let peer = thread::spawn(move || -> io::Result<()> {
@@ -437,7 +481,9 @@ fn linger(t: Trace) -> io::Result<()> {
             find_row(closer_addr, peer_addr).map_or(true, |r| r.state != ESTABLISHED)
         });
         if find_row(closer_addr, peer_addr).is_none() {
-            wait_until(100, || tcp_info(&peer).is_ok_and(|i| i.tcpi_state != ESTABLISHED));
+            wait_until(100, || {
+                tcp_info(&peer).is_ok_and(|i| i.tcpi_state != ESTABLISHED)
+            });
         }
         let (read, end) = read_to_the_end(&peer);
         drop(peer); // the peer closes too: the closer's side can finish its closing handshake
@@ -566,16 +612,30 @@ struct Filled {
     send_q: u64,
 }
 
-fn fill_until_blocked(sndbuf: Option<usize>, rcvbuf: Option<usize>, t: Trace) -> io::Result<Filled> {
+fn fill_until_blocked(
+    sndbuf: Option<usize>,
+    rcvbuf: Option<usize>,
+    t: Trace,
+) -> io::Result<Filled> {
     // The receiver's buffer is set on the listener, before the handshake: the window scale
     // both ends agree on in their SYNs depends on it (RFC 7323), and accepted sockets inherit it.
     let (listener, addr) = listen_with(LOCALHOST, 8, |s| match rcvbuf {
-        Some(n) => logged(t, s, &format!("SOL_SOCKET, SO_RCVBUF, {n}"), s.set_recv_buffer_size(n)),
+        Some(n) => logged(
+            t,
+            s,
+            &format!("SOL_SOCKET, SO_RCVBUF, {n}"),
+            s.set_recv_buffer_size(n),
+        ),
         None => Ok(()),
     })?;
     let sender = tcp_socket(addr)?;
     if let Some(n) = sndbuf {
-        logged(t, &sender, &format!("SOL_SOCKET, SO_SNDBUF, {n}"), sender.set_send_buffer_size(n))?;
+        logged(
+            t,
+            &sender,
+            &format!("SOL_SOCKET, SO_SNDBUF, {n}"),
+            sender.set_send_buffer_size(n),
+        )?;
     }
     sender.connect(&addr.into())?;
     let (receiver, _) = listener.accept()?;
@@ -602,7 +662,10 @@ fn fill_until_blocked(sndbuf: Option<usize>, rcvbuf: Option<usize>, t: Trace) ->
             Err(e) => return Err(e),
         }
     }
-    t.log(format_args!("write(fd {}) = -1 EAGAIN after {written} bytes", sender.as_raw_fd()));
+    t.log(format_args!(
+        "write(fd {}) = -1 EAGAIN after {written} bytes",
+        sender.as_raw_fd()
+    ));
     let queue = |from: &Socket, to: &Socket| find_row(local_addr(from), local_addr(to));
     let recv_q = queue(&receiver, &sender).map_or(0, |r| r.rx_queue);
     let send_q = queue(&sender, &receiver).map_or(0, |r| r.tx_queue);
@@ -657,7 +720,14 @@ fn keepalive(t: Trace) -> io::Result<()> {
     ]);
     for ((label, _, _), w) in cases.iter().zip(watchers) {
         let r = w.join().expect("the watcher does not panic")?;
-        table.row(cells![label, r.probes_sent, r.answers, r.read, format!("{:.1} s", r.after.as_secs_f64()), r.state]);
+        table.row(cells![
+            label,
+            r.probes_sent,
+            r.answers,
+            r.read,
+            format!("{:.1} s", r.after.as_secs_f64()),
+            r.state
+        ]);
     }
     print!("{}", table.render());
     println!(
@@ -745,16 +815,27 @@ fn v6only(t: Trace) -> io::Result<()> {
     for only_v6 in [false, true] {
         let any = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0));
         let (listener, addr) = listen_with(any, 8, |s| {
-            logged(t, s, &format!("SOL_IPV6, IPV6_V6ONLY, {}", only_v6 as u8), s.set_only_v6(only_v6))
+            logged(
+                t,
+                s,
+                &format!("SOL_IPV6, IPV6_V6ONLY, {}", only_v6 as u8),
+                s.set_only_v6(only_v6),
+            )
         })?;
         let port = addr.port();
         let v4 = connect_to(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
         let seen_as = match &v4 {
-            Ok(_) => listener.accept()?.1.as_socket().map_or("?".into(), |a| a.ip().to_string()),
+            Ok(_) => listener
+                .accept()?
+                .1
+                .as_socket()
+                .map_or("?".into(), |a| a.ip().to_string()),
             Err(_) => "-".into(),
         };
         let v6 = connect_to(SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
-        let also_v4 = listen_with(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), 8, |_| Ok(()));
+        let also_v4 = listen_with(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), 8, |_| {
+            Ok(())
+        });
         table.row(cells![
             only_v6 as u8,
             outcome(&v4),
@@ -818,7 +899,12 @@ fn backlog(t: Trace) -> io::Result<()> {
         // Recv-Q and Send-Q of the listener, as `ss -ltn` shows them: the queue and its limit.
         let (queued, limit) = match ss_listen_queues(addr.port()) {
             Some((q, l)) => (q.to_string(), l.to_string()),
-            None => (listener_row(addr.port()).map_or(0, |r| r.rx_queue).to_string(), "? (no ss)".into()),
+            None => (
+                listener_row(addr.port())
+                    .map_or(0, |r| r.rx_queue)
+                    .to_string(),
+                "? (no ss)".into(),
+            ),
         };
         table.row(cells![
             n,
@@ -872,7 +958,11 @@ fn backlog(t: Trace) -> io::Result<()> {
         let late = wait_until(25, || listener.accept().is_ok());
         println!(
             "   after each client writes one byte: another accept() {}",
-            if late { "returns a connection" } else { "still finds none" }
+            if late {
+                "returns a connection"
+            } else {
+                "still finds none"
+            }
         );
     }
     println!(
@@ -921,8 +1011,18 @@ fn reuseport(t: Trace) -> io::Result<()> {
         ("SO_REUSEPORT on both", false, true),
     ] {
         let configure = |s: &Socket| -> io::Result<()> {
-            logged(t, s, "SOL_SOCKET, SO_REUSEADDR", s.set_reuse_address(reuseaddr))?;
-            logged(t, s, "SOL_SOCKET, SO_REUSEPORT", s.set_reuse_port(reuseport))
+            logged(
+                t,
+                s,
+                "SOL_SOCKET, SO_REUSEADDR",
+                s.set_reuse_address(reuseaddr),
+            )?;
+            logged(
+                t,
+                s,
+                "SOL_SOCKET, SO_REUSEPORT",
+                s.set_reuse_port(reuseport),
+            )
         };
         let (_first, addr) = listen_with(LOCALHOST, 8, configure)?;
         let second = tcp_socket(addr)?;
@@ -997,7 +1097,11 @@ fn serve(addr: SocketAddr, args: ServerArgs, trace: Trace) -> io::Result<()> {
             }
         };
         let peer = peer.as_socket().expect("a TCP peer has an IP address");
-        trace.log(format_args!("accept(fd {}) = fd {} from {peer}", listener.as_raw_fd(), conn.as_raw_fd()));
+        trace.log(format_args!(
+            "accept(fd {}) = fd {} from {peer}",
+            listener.as_raw_fd(),
+            conn.as_raw_fd()
+        ));
         if let Err(e) = set_connection_options(&conn, trace) {
             eprintln!("{peer}: setting its options failed: {e}; closing it");
             continue;
@@ -1019,13 +1123,26 @@ fn listen_socket(addr: SocketAddr, backlog: i32, trace: Trace) -> io::Result<Soc
     // hint: On an IPv6 address such as [::], set_only_v6(false) (IPV6_V6ONLY 0, ipv6(7)) makes the one listener take IPv4 clients too, whatever the sysctl net.ipv6.bindv6only says. It fails after bind.
     // hint: listen(backlog): the kernel queues that many finished handshakes (plus one) while you are busy; 5, Python's old default, is far too few for a burst of clients. Linux caps it at net.core.somaxconn.
     let sock = tcp_socket(addr)?;
-    logged(trace, &sock, "SOL_SOCKET, SO_REUSEADDR, 1", sock.set_reuse_address(true))?;
+    logged(
+        trace,
+        &sock,
+        "SOL_SOCKET, SO_REUSEADDR, 1",
+        sock.set_reuse_address(true),
+    )?;
     if addr.is_ipv6() {
-        logged(trace, &sock, "SOL_IPV6, IPV6_V6ONLY, 0", sock.set_only_v6(false))?;
+        logged(
+            trace,
+            &sock,
+            "SOL_IPV6, IPV6_V6ONLY, 0",
+            sock.set_only_v6(false),
+        )?;
     }
     sock.bind(&addr.into())?;
     sock.listen(backlog)?;
-    trace.log(format_args!("bind, listen(fd {}, {backlog}) = 0", sock.as_raw_fd()));
+    trace.log(format_args!(
+        "bind, listen(fd {}, {backlog}) = 0",
+        sock.as_raw_fd()
+    ));
     Ok(sock)
     // exercise: end
 }
@@ -1036,7 +1153,12 @@ fn set_connection_options(conn: &Socket, trace: Trace) -> io::Result<()> {
     // hint: Nagle's algorithm holds a small write back until the previous one is acknowledged; against a peer that delays its ACKs that costs about 40 ms per exchange. set_tcp_nodelay(true) (TCP_NODELAY, tcp(7)).
     // hint: A client that vanished without a FIN or RST (crash, cable, NAT timeout) leaves an idle connection open for ever unless something probes it. set_tcp_keepalive(&TcpKeepalive::new().with_time(..).with_interval(..).with_retries(..)) sets SO_KEEPALIVE and the three timers.
     // hint: Linux's default keep-alive idle time is 7200 s (net.ipv4.tcp_keepalive_time): two hours before the first probe. Pick something like a minute.
-    logged(trace, conn, "SOL_TCP, TCP_NODELAY, 1", conn.set_tcp_nodelay(true))?;
+    logged(
+        trace,
+        conn,
+        "SOL_TCP, TCP_NODELAY, 1",
+        conn.set_tcp_nodelay(true),
+    )?;
     let keepalive = TcpKeepalive::new()
         .with_time(Duration::from_secs(60))
         .with_interval(Duration::from_secs(10))
@@ -1087,7 +1209,10 @@ mod mistakes {
     pub fn v6_only_listener(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
         let (sock, _) = listen_with(addr, backlog, |s| {
             s.set_reuse_address(true)?;
-            s.set_only_v6(addr.is_ipv6())
+            if addr.is_ipv6() {
+                s.set_only_v6(true)?;
+            }
+            Ok(())
         })?;
         Ok(sock)
     }

@@ -32,6 +32,7 @@ mod lesson10;
 mod lesson11;
 mod lesson12;
 mod lesson15;
+mod lesson16;
 pub mod procfs;
 mod report;
 mod server;
@@ -99,6 +100,7 @@ pub fn suites() -> &'static [Suite] {
         lesson11::SUITE,
         lesson12::SUITE,
         lesson15::SUITE,
+        lesson16::SUITE,
     ]
 }
 
@@ -139,6 +141,9 @@ pub struct Ctx {
     /// A client lesson (12): the `--cmd` that starts the client under test, with `{url}` where
     /// its server's URL goes. Each check listens and starts the client itself.
     pub client_cmd: Option<String>,
+    /// A server lesson graded with `--cmd`: the command, so that a check can start the server
+    /// again itself (lesson 16 restarts it on the same port, and on `[::]`).
+    pub server_cmd: Option<String>,
 }
 
 impl Ctx {
@@ -152,6 +157,7 @@ impl Ctx {
             )),
             started: None,
             client_cmd: None,
+            server_cmd: None,
         }
     }
 
@@ -319,6 +325,9 @@ pub fn grade(
         ctx.started = server.as_ref().map(Server::pid);
         if let (Target::Command(cmd), true) = (target, suite.grades_a_client()) {
             ctx.client_cmd = Some(cmd.clone());
+        }
+        if let (Target::Command(cmd), false) = (target, suite.grades_a_client()) {
+            ctx.server_cmd = Some(cmd.clone());
         }
         let mut result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(&ctx)))
