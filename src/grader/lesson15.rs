@@ -1812,17 +1812,16 @@ fn edns_version(ctx: &Ctx) -> Result<(), Failure> {
     let (sent, r) = ask(ctx, &q, Udp)?;
     let opt = the_opt(&q, Udp, &sent, &r)?;
     let (ext, version) = (opt.ttl >> 24, (opt.ttl >> 16) & 0xff);
-    if r.rcode() != 0 || ext != 1 || version != 0 || !r.answer.is_empty() {
+    if r.rcode() != 0 || ext != 1 || version != 0 {
         return Err(wrong(
             &q,
             Udp,
             &sent,
             &r,
             format!(
-                "header RCODE {} and OPT ext-rcode {ext}, version {version}, {} answer(s): BADVERS is \
-                 header RCODE 0, OPT ext-rcode 1 (16 = 1 << 4 | 0), version 0, and no answer",
-                r.rcode(),
-                r.answer.len()
+                "header RCODE {} and OPT ext-rcode {ext}, version {version}: BADVERS is header \
+                 RCODE 0 and OPT ext-rcode 1 (16 = 1 << 4 | 0), with version 0, the one this server speaks",
+                r.rcode()
             ),
         ));
     }
