@@ -1056,9 +1056,11 @@ impl App {
                 // RFC 6455 7.4.1: "1001 indicates that an endpoint is "going away", such as a
                 // server going down". The loop flushes it and closes; we do not wait for the
                 // client's Close.
+                // (`close` does nothing when the closing handshake has already begun.)
                 Mode::WebSocket(peer) => {
-                    if peer.conn.close(1001, "the server is shutting down", now.at) {
-                        let bytes = peer.conn.take_output();
+                    peer.conn.close(1001, "the server is shutting down", now.at);
+                    let bytes = peer.conn.take_output();
+                    if !bytes.is_empty() {
                         if let Some(d) = peer.frames_out.as_mut() {
                             d.trace(self.trace, &c.peer, Dir::Out, &bytes);
                         }
