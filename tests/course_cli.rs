@@ -67,6 +67,7 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
         ("11", "11-ws-server", " --handshake-timeout 1"),
         ("08", "08-http-realtime", " --tick-ms 0"),
         ("10", "10-ws-frames", ""),
+        ("15", "15-dns", " --zone {zone}"),
     ] {
         let dir = home.join(format!("starter-{lesson}"));
         let out = course(&home, &["new", lesson, dir.to_str().unwrap()]);
@@ -82,6 +83,7 @@ fn starters_compile_and_fail_their_checks_until_the_exercises_are_done() {
             "src/ws/handshake/mod.rs",
             "src/ws/handshake/server.rs",
             "src/ws/decoder.rs",
+            "src/dns/message.rs",
         ]
         .iter()
         .filter_map(|f| std::fs::read_to_string(dir.join(f)).ok())
