@@ -22,9 +22,9 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use netcourse::cells;
 use netcourse::sockopts::{
-    count_on_port, drop_every_incoming_packet, errno_name, find_row, listener_row, outcome,
-    percentile, ss_listen_queues, state_name, sysctl, tcp_info, wait_until, Table, ESTABLISHED,
-    SYN_SENT, TIME_WAIT,
+    drop_every_incoming_packet, errno_name, find_row, listener_row, outcome, percentile,
+    ss_listen_queues, state_name, sysctl, tcp_info, wait_until, Table, ESTABLISHED, SYN_SENT,
+    TIME_WAIT,
 };
 use netcourse::trace::{Trace, Traced};
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
@@ -263,15 +263,15 @@ fn reuseaddr(t: Trace) -> io::Result<()> {
     let mut table = Table::new(&[
         "closed first",
         "old listener",
-        "TIME-WAIT on server port",
-        "on client port",
+        "server's end now",
+        "client's end now",
         "new bind, no option",
         "new bind, SO_REUSEADDR",
     ]);
     for (server_first, old_reuse) in [(false, false), (true, false), (true, true)] {
-        let (server_port, client_port) = close_a_connection(server_first, old_reuse, t)?;
-        let plain = bind_and_listen(server_port, false, t);
-        let reusing = bind_and_listen(server_port, true, t);
+        let (server, client) = close_a_connection(server_first, old_reuse, t)?;
+        let plain = bind_and_listen(server.port(), false, t);
+        let reusing = bind_and_listen(server.port(), true, t);
         table.row(cells![
             if server_first { "server" } else { "client" },
             if old_reuse {
@@ -279,8 +279,8 @@ fn reuseaddr(t: Trace) -> io::Result<()> {
             } else {
                 "no option"
             },
-            count_on_port(server_port, TIME_WAIT),
-            count_on_port(client_port, TIME_WAIT),
+            end_state(server, client),
+            end_state(client, server),
             outcome(&plain),
             outcome(&reusing)
         ]);
@@ -295,9 +295,13 @@ fn reuseaddr(t: Trace) -> io::Result<()> {
 }
 
 /// One connection through a listener on a fresh port, closed by the server or the client
-/// first, then by the other side; the listener is closed too. Returns (server port, client port)
-/// once TIME_WAIT is visible on the side that closed first.
-fn close_a_connection(server_first: bool, reuse: bool, t: Trace) -> io::Result<(u16, u16)> {
+/// first, then by the other side; the listener is closed too. Returns the server's and the
+/// client's address once TIME_WAIT is visible on the side that closed first.
+fn close_a_connection(
+    server_first: bool,
+    reuse: bool,
+    t: Trace,
+) -> io::Result<(SocketAddr, SocketAddr)> {
     let (listener, addr) = listen_with(LOCALHOST, 8, |s| {
         logged(
             t,
@@ -308,22 +312,29 @@ fn close_a_connection(server_first: bool, reuse: bool, t: Trace) -> io::Result<(
     })?;
     let client = tcp_socket(addr)?;
     client.connect(&addr.into())?;
-    let client_port = local_addr(&client).port();
+    let client_addr = local_addr(&client);
     let (server, _) = listener.accept()?;
     let (first, second) = if server_first {
         (server, client)
     } else {
         (client, server)
     };
-    let first_port = local_addr(&first).port();
+    let (first_addr, second_addr) = (local_addr(&first), local_addr(&second));
     drop(first); // close(2): our FIN goes out
     let mut buf = [0u8; 16];
     let n = (&second).read(&mut buf)?; // the other side reads end of stream ...
     debug_assert_eq!(n, 0);
     drop(second); // ... and closes too: its FIN ends the conversation
     drop(listener);
-    wait_until(100, || count_on_port(first_port, TIME_WAIT) > 0);
-    Ok((addr.port(), client_port))
+    wait_until(100, || {
+        find_row(first_addr, second_addr).is_some_and(|r| r.state == TIME_WAIT)
+    });
+    Ok((addr, client_addr))
+}
+
+/// The state of one end of a connection (`local` to `remote`) as the kernel lists it.
+fn end_state(local: SocketAddr, remote: SocketAddr) -> &'static str {
+    find_row(local, remote).map_or("gone", |r| state_name(r.state))
 }
 
 /// socket, [SO_REUSEADDR], bind and listen on 127.0.0.1:`port`; the listener is closed again.
@@ -451,7 +462,7 @@ fn linger(t: Trace) -> io::Result<()> {
         "close() returned",
         "peer read of what was written",
         "then peer's read()",
-        "closer's port left in",
+        "closer's end left in",
     ]);
     for (label, unread, linger_zero) in [
         ("close()", false, false),
@@ -487,7 +498,9 @@ fn linger(t: Trace) -> io::Result<()> {
         }
         let (read, end) = read_to_the_end(&peer);
         drop(peer); // the peer closes too: the closer's side can finish its closing handshake
-        wait_until(50, || count_on_port(closer_addr.port(), TIME_WAIT) > 0);
+        wait_until(50, || {
+            find_row(closer_addr, peer_addr).is_none_or(|r| r.state == TIME_WAIT)
+        });
         let left = match find_row(closer_addr, peer_addr) {
             Some(r) => state_name(r.state),
             None => "nothing (gone)",
