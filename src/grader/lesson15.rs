@@ -191,6 +191,18 @@ pub const SUITE: Suite = Suite {
             run: long_labels,
         },
         Check {
+            name: "accepts_a_name_over_255",
+            misconception: "A name is at most 255 bytes on the wire, length bytes included (RFC 1035 2.3.4, \
+                            3.1): a longer one is a format error (FORMERR), however its labels are cut.",
+            run: long_names,
+        },
+        Check {
+            name: "accepts_two_opt_records",
+            misconception: "\"If a query message with more than one OPT RR is received, a FORMERR (RCODE=1) \
+                            MUST be returned\" (RFC 6891 6.1.1): which of the two would the server believe?",
+            run: two_opt_records,
+        },
+        Check {
             name: "ignores_edns",
             misconception: "A query with an OPT record (RFC 6891) gets one back: owner root, TYPE 41, CLASS the \
                             server's UDP payload size (at least 512), TTL 0 (extended RCODE 0, version 0). A query \
@@ -254,6 +266,21 @@ pub const SUITE: Suite = Suite {
                             freezes the server for everyone: keep the half in a buffer and serve the others (the \
                             event loop of lesson 05).",
             run: stalled_tcp_client,
+        },
+        Check {
+            name: "dies_on_a_reset_connection",
+            misconception: "A TCP client may vanish at any moment: a reset (RST) mid-query makes the next read \
+                            fail with ECONNRESET, and a reset before the reply makes the write fail (EPIPE). \
+                            Those errors close that one connection; the server goes on. A client that half-closes \
+                            after its query still gets the answer.",
+            run: reset_connections,
+        },
+        Check {
+            name: "replies_to_the_wrong_client",
+            misconception: "Every client shares the server's one UDP socket: answer each datagram to the address \
+                            recvfrom() returned with it, not to the first client (a connect()ed socket) or the \
+                            last one.",
+            run: udp_clients_take_turns,
         },
         Check {
             name: "udp_and_tcp_on_different_ports",
@@ -1275,7 +1302,21 @@ fn still_alive(ctx: &Ctx, after: &str) -> Result<(), Failure> {
 /// Send a malformed message over UDP: a FORMERR with its ID, or silence, are both right; then
 /// the server must still answer.
 fn formerr_or_silence(ctx: &Ctx, message: &[u8], what: &str) -> Result<(), Failure> {
-    if let Some(reply) = udp_reply_if_any(ctx, message)? {
+    expect_formerr(ctx, message, what, true)
+}
+
+/// Send a malformed message over UDP and expect a FORMERR with its ID (or, if `silence_ok`,
+/// no reply); then the server must still answer an ordinary query.
+fn expect_formerr(ctx: &Ctx, message: &[u8], what: &str, silence_ok: bool) -> Result<(), Failure> {
+    let reply = udp_reply_if_any(ctx, message)?;
+    if reply.is_none() && !silence_ok {
+        return Err(Failure::new(format!(
+            "{what}: no reply within {} ms; expected FORMERR",
+            quiet(ctx).as_millis()
+        ))
+        .sent(message));
+    }
+    if let Some(reply) = reply {
         let id_ok = message.len() >= 2 && reply.len() >= 4 && reply[..2] == message[..2];
         let formerr = id_ok && reply[2] & 0x80 != 0 && reply[3] & 0xf == FORMERR;
         if !formerr {
@@ -1288,9 +1329,10 @@ fn formerr_or_silence(ctx: &Ctx, message: &[u8], what: &str) -> Result<(), Failu
                 .get(3)
                 .map_or("nothing".into(), |b| rcode_name(b & 0xf));
             return Err(Failure::new(format!(
-                "{what}: the reply is {rcode} (QR {}, ID {}), expected FORMERR with the query's ID, or no reply",
+                "{what}: the reply is {rcode} (QR {}, ID {}), expected FORMERR with the query's ID{}",
                 if reply.get(2).is_some_and(|b| b & 0x80 != 0) { "set" } else { "clear" },
-                if id_ok { "copied" } else { "not copied" }
+                if id_ok { "copied" } else { "not copied" },
+                if silence_ok { ", or no reply" } else { "" }
             ))
             .sent(message)
             .expected(&expected)
@@ -1739,6 +1781,25 @@ fn long_labels(ctx: &Ctx) -> Result<(), Failure> {
     )
 }
 
+fn long_names(ctx: &Ctx) -> Result<(), Failure> {
+    // Four labels of 63 bytes and course.test: 4 * 64 + 13 = 269 bytes, all inside the zone.
+    let label = "x".repeat(63);
+    let name = encode_name(&format!("{label}.{label}.{label}.{label}.course.test."));
+    formerr_or_silence(
+        ctx,
+        &raw_query(ctx, 1, &with_type_a(&name)),
+        &format!("a name of {} bytes", name.len()),
+    )
+}
+
+fn two_opt_records(ctx: &Ctx) -> Result<(), Failure> {
+    let mut message = Query::new(ctx, "www", A).edns(1232).bytes();
+    let opt = message[message.len() - 11..].to_vec();
+    message.extend(opt);
+    message[10..12].copy_from_slice(&2u16.to_be_bytes()); // ARCOUNT 2
+    expect_formerr(ctx, &message, "a query with two OPT records", false)
+}
+
 /// The one OPT record a reply to an EDNS query must carry.
 fn the_opt<'r>(q: &Query, via: Via, sent: &[u8], r: &'r Reply) -> Result<&'r Record, Failure> {
     match r.opts().as_slice() {
@@ -2064,6 +2125,52 @@ fn stalled_tcp_client(ctx: &Ctx) -> Result<(), Failure> {
         std::slice::from_ref(&q),
         "the stalled client, finishing its query",
     )
+}
+
+fn reset_connections(ctx: &Ctx) -> Result<(), Failure> {
+    let q = Query::new(ctx, "www", A);
+    let whole = framed(&q.bytes());
+    // Half a query, then a reset.
+    let s = wire::connect(ctx, tcp_addr(ctx))?;
+    wire::send(&s, &whole[..7])?;
+    wire::reset(s);
+    // A whole query, reset before the reply can be read: the server's write fails.
+    for _ in 0..3 {
+        let s = wire::connect(ctx, tcp_addr(ctx))?;
+        wire::send(&s, &whole)?;
+        wire::reset(s);
+    }
+    thread::sleep(Duration::from_millis(50));
+    let after = "TCP clients that reset their connections mid-query and before the reply";
+    still_alive(ctx, after)?;
+    ask(ctx, &Query::new(ctx, "www", AAAA), Tcp).map_err(|f| f.during(after))?;
+    // A query, then the client half-closes: the answer still comes.
+    let s = wire::connect(ctx, tcp_addr(ctx))?;
+    wire::send(&s, &whole)?;
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    expect_replies(
+        ctx,
+        &s,
+        std::slice::from_ref(&q),
+        "a query, then the client half-closed (shutdown(SHUT_WR))",
+    )
+}
+
+fn udp_clients_take_turns(ctx: &Ctx) -> Result<(), Failure> {
+    // Each client uses its own socket, so a reply sent to another client's address never
+    // reaches the one that asked, and udp_exchange reports that as no reply.
+    for round in 0..2 {
+        for (client, name, qtype) in [("A", "www", A), ("B", "mx", MX), ("C", "txt", TXT)] {
+            let q = Query::new(ctx, name, qtype);
+            ask(ctx, &q, Udp).map_err(|f| {
+                f.during(&format!(
+                    "three clients taking turns, client {client} in round {}: a reply to another client's address never reaches this one",
+                    round + 1
+                ))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 fn one_port(ctx: &Ctx) -> Result<(), Failure> {

@@ -56,6 +56,10 @@ BREAKS = {
     "blocking-tcp": "reads a TCP query to its end with blocking reads",
     "separate-ports": "binds UDP and TCP each on a port of its own",
     "pointers-count-tcp-prefix": "counts the TCP length prefix in compression offsets",
+    "two-opt-ok": "takes the first of two OPT records instead of answering FORMERR",
+    "long-name-ok": "reads names of any length",
+    "crash-on-reset": "lets a reset connection's error end the server",
+    "udp-first-peer": "answers every datagram to the first client it heard from",
 }
 
 A, NS, CNAME, SOA, MX, TXT, AAAA, OPT = 1, 2, 5, 6, 15, 16, 28, 41
@@ -169,8 +173,10 @@ def load_zone(path):
 
 def read_name(msg, at):
     """The name at `at` (a tuple of labels, case kept) and the offset after it in place."""
-    labels, end, hops = [], None, 0
+    labels, end, hops, length = [], None, 0, 1
     while True:
+        if length > 255 and BROKEN != "long-name-ok":
+            raise FormErr("a name over 255 bytes")
         if at >= len(msg):
             raise FormErr("the message ends inside a name")
         n = msg[at]
@@ -195,6 +201,7 @@ def read_name(msg, at):
                 sys.exit("IndexError: the question ends inside a label")
             raise FormErr("a label cut short")
         labels.append(bytes(msg[at + 1:at + 1 + n]))
+        length += 1 + n
         at += 1 + n
 
 
@@ -222,6 +229,8 @@ def read_query(msg):
         rtype, rclass, ttl, rdlen = struct.unpack("!HHIH", msg[at:at + 10])
         if rtype == OPT:
             if edns is not None:
+                if BROKEN == "two-opt-ok":
+                    continue
                 raise FormErr("two OPT records")
             edns = (rclass, (ttl >> 16) & 0xFF)
         at += 10 + rdlen
@@ -445,6 +454,7 @@ def main():
     print(f"listening on tcp://{host}:{listener.getsockname()[1]}", flush=True)
 
     inbox = {}  # TCP connection -> bytes received and not yet a whole message
+    first_peer = None  # only for --break udp-first-peer
 
     def close(conn):
         sel.unregister(conn)
@@ -452,10 +462,18 @@ def main():
         conn.close()
 
     def send_tcp(conn, answer):
+        """Send a reply; False if the client has gone (reset, closed), and then it is closed."""
         data = answer if BROKEN == "tcp-no-prefix" else struct.pack("!H", len(answer)) + answer
-        conn.setblocking(True)  # replies are small: let sendall finish
-        conn.sendall(data)
-        conn.setblocking(False)
+        try:
+            conn.setblocking(True)  # replies are small: let sendall finish
+            conn.sendall(data)
+            conn.setblocking(False)
+            return True
+        except OSError:
+            if BROKEN == "crash-on-reset":
+                raise
+            close(conn)
+            return False
 
     while True:
         for key, _ in sel.select():
@@ -474,8 +492,9 @@ def main():
                 except BlockingIOError:
                     continue
                 answer = reply(zone, msg, over_tcp=False)
+                first_peer = first_peer or peer
                 if answer is not None:
-                    sock.sendto(answer, peer)
+                    sock.sendto(answer, first_peer if BROKEN == "udp-first-peer" else peer)
             else:
                 conn = sock
                 try:
@@ -483,6 +502,8 @@ def main():
                 except (BlockingIOError, InterruptedError):
                     continue
                 except ConnectionError:
+                    if BROKEN == "crash-on-reset":
+                        raise
                     close(conn)
                     continue
                 if not data:
@@ -508,8 +529,9 @@ def main():
                     n = struct.unpack("!H", buf[:2])[0]
                     msg, buf = buf[2:2 + n], buf[2 + n:]
                     answer = reply(zone, msg, over_tcp=True)
-                    if answer is not None:
-                        send_tcp(conn, answer)
+                    if answer is not None and not send_tcp(conn, answer):
+                        closed = True
+                        break
                     if BROKEN == "one-query-per-tcp":
                         close(conn)
                         closed = True
