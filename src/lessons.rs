@@ -38,6 +38,11 @@ const FRAMING: Module = Module {
     name: "framing",
     files: &[("framing.rs", include_str!("framing.rs"))],
 };
+/// What lesson 16's experiments measure with: /proc/net/tcp, TCP_INFO, errno names, tables.
+const SOCKOPTS: Module = Module {
+    name: "sockopts",
+    files: &[("sockopts.rs", include_str!("sockopts.rs"))],
+};
 const EVENT_LOOP: Module = Module {
     name: "event_loop",
     files: &[("event_loop.rs", include_str!("event_loop.rs"))],
@@ -254,7 +259,14 @@ pub const LESSONS: &[Lesson] = &[
         modules: &[TRACE, LAYOUT, EVENT_LOOP, DNS],
         assets: &[("course.zone", include_str!("../lessons/15-dns/course.zone"))],
     },
-    planned(16, "16-sockopts", "The socket options lab"),
+    Lesson {
+        number: 16,
+        name: "16-sockopts",
+        title: "The socket options lab",
+        source: Some(include_str!("../lessons/16-sockopts/main.rs")),
+        modules: &[TRACE, SOCKOPTS],
+        assets: &[],
+    },
 ];
 
 /// The lesson numbered `n`.

@@ -188,6 +188,42 @@ fn the_client_starter_compiles_and_fails_its_checks() {
     );
 }
 
+/// Lesson 16's first exercise sets the listener's options, before bind: its starter stops at
+/// start-up, so the grader reports the server's panic instead of running checks.
+#[test]
+fn the_sockopts_starter_compiles_and_fails_its_checks() {
+    let home = scratch("starter-home-16");
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("starter-target");
+    let dir = home.join("starter-16");
+    let out = course(&home, &["new", "16", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+    assert!(main.contains("todo!(\"exercise 1") && main.contains("todo!(\"exercise 2"));
+    assert!(main.contains("// hint:"), "hints are kept");
+    let build = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--offline", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "the 16 starter must compile:\n{}",
+        text(&build)
+    );
+    let cmd = format!(
+        "{} --addr 127.0.0.1:0",
+        target.join("debug/16-sockopts").display()
+    );
+    let out = course(&home, &["check", "16", "--cmd", &cmd, "--timeout", "1.5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("not yet implemented: exercise 1"),
+        "the panic shows:\n{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn hints_come_one_at_a_time_then_all_or_again() {
     let home = scratch("hint-home");

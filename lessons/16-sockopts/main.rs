@@ -1136,6 +1136,12 @@ fn listen_socket(addr: SocketAddr, backlog: i32, trace: Trace) -> io::Result<Soc
     // hint: On an IPv6 address such as [::], set_only_v6(false) (IPV6_V6ONLY 0, ipv6(7)) makes the one listener take IPv4 clients too, whatever the sysctl net.ipv6.bindv6only says. It fails after bind.
     // hint: listen(backlog): the kernel queues that many finished handshakes (plus one) while you are busy; 5, Python's old default, is far too few for a burst of clients. Linux caps it at net.core.somaxconn.
     let sock = tcp_socket(addr)?;
+    let fd = sock.as_raw_fd();
+    trace.log(format_args!(
+        "socket({:?}, SOCK_STREAM, IPPROTO_TCP) = fd {fd}",
+        Domain::for_address(addr)
+    ));
+    // SO_REUSEADDR (socket(7)): bind even while this port's old connections are in TIME_WAIT.
     logged(
         trace,
         &sock,
@@ -1143,6 +1149,7 @@ fn listen_socket(addr: SocketAddr, backlog: i32, trace: Trace) -> io::Result<Soc
         sock.set_reuse_address(true),
     )?;
     if addr.is_ipv6() {
+        // IPV6_V6ONLY 0 (ipv6(7)): on [::], IPv4 clients too, as ::ffff:a.b.c.d.
         logged(
             trace,
             &sock,
@@ -1151,11 +1158,10 @@ fn listen_socket(addr: SocketAddr, backlog: i32, trace: Trace) -> io::Result<Soc
         )?;
     }
     sock.bind(&addr.into())?;
+    trace.log(format_args!("bind(fd {fd}, {addr}) = 0"));
+    // listen(2): up to `backlog` finished handshakes wait for accept() (capped at somaxconn).
     sock.listen(backlog)?;
-    trace.log(format_args!(
-        "bind, listen(fd {}, {backlog}) = 0",
-        sock.as_raw_fd()
-    ));
+    trace.log(format_args!("listen(fd {fd}, {backlog}) = 0"));
     Ok(sock)
     // exercise: end
 }
