@@ -16,7 +16,9 @@
 //!    arrived", once. So the loop reads until `WouldBlock`; otherwise bytes left in the kernel
 //!    buffer never produce another event. To stay fair, it reads at most
 //!    [`READS_PER_TURN`] times per connection per turn, and comes back to a connection that had
-//!    more (the `still_readable` list) before sleeping again. A UDP socket is read the same way,
+//!    more (the `still_readable` list) before sleeping again. A read shorter than the buffer
+//!    has emptied the kernel's queue, so the read that would only say `WouldBlock` is skipped
+//!    (unless the peer's end of stream was announced). A UDP socket is read the same way,
 //!    at most [`DATAGRAMS_PER_TURN`] datagrams a turn, so that a flood of datagrams cannot
 //!    starve the TCP connections either.
 //! 3. **Write interest only while output is queued.** A socket is almost always writable, so
@@ -38,7 +40,7 @@
 //!    stream, [`Config::linger_timeout`] or [`Config::linger_max_bytes`], and only then closes.
 //!
 //! Memory: connections share one read buffer; a connection holds an output buffer only while
-//! it has output queued. An idle connection costs its slot (about a hundred bytes) plus what
+//! it has output queued, and a drained one goes to a small pool shared by all connections. An idle connection costs its slot (about a hundred bytes) plus what
 //! the service keeps for it.
 
 use crate::trace::Trace;
@@ -196,6 +198,9 @@ struct Conn {
     lingering: bool,
     /// Bytes thrown away while lingering (bounded by `Config::linger_max_bytes`).
     discarded: u32,
+    /// An event said the peer has closed its side or the socket has an error: read on until
+    /// read(2) itself says so, even after a short read (see [`EventLoop::read`]).
+    hup: bool,
 }
 
 impl Conn {
@@ -213,6 +218,42 @@ struct Udp {
     carried: bool,
 }
 
+/// Drained output buffers, kept for reuse: a server that answers every read would otherwise
+/// allocate and free a buffer per answer, and a large one (64 KiB and up) costs page faults
+/// each time the allocator gives its memory back to the kernel and takes it again. The pool
+/// is shared by all connections and bounded, in count and in bytes, so it is a few buffers
+/// for the whole server, not one per connection.
+#[derive(Default)]
+struct BufferPool {
+    buffers: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl BufferPool {
+    /// Buffers kept at most.
+    const MAX_BUFFERS: usize = 16;
+    /// Bytes of capacity kept at most, all buffers together; a larger buffer is freed.
+    const MAX_BYTES: usize = 2 << 20;
+
+    fn take(&mut self) -> Vec<u8> {
+        let buffer = self.buffers.pop().unwrap_or_default();
+        self.bytes -= buffer.capacity();
+        buffer
+    }
+
+    fn put(&mut self, mut buffer: Vec<u8>) {
+        let size = buffer.capacity();
+        if size > 0
+            && self.buffers.len() < Self::MAX_BUFFERS
+            && self.bytes + size <= Self::MAX_BYTES
+        {
+            buffer.clear();
+            self.bytes += size;
+            self.buffers.push(buffer);
+        }
+    }
+}
+
 /// Everything the service may touch, borrowed for the length of one callback.
 struct Core {
     registry: Registry,
@@ -225,6 +266,8 @@ struct Core {
     timers: Timers,
     /// Connections that have output to write after this callback.
     dirty: Vec<ConnId>,
+    /// Output buffers that drained, kept for the next connection that has something to send.
+    spare: BufferPool,
     /// Connections to close for good (and tell the service about) after this callback.
     dead: Vec<(ConnId, Closed)>,
     /// Connections that are closing, to cut off if they are still there at their `close_by`.
@@ -277,12 +320,29 @@ impl Cx<'_> {
             self.core.dead.push((conn, Closed::TooSlow));
             return false;
         }
+        if c.out.capacity() == 0 {
+            c.out = self.core.spare.take();
+        }
         c.out.extend_from_slice(bytes);
         if !c.dirty {
             c.dirty = true;
             self.core.dirty.push(conn);
         }
         true
+    }
+
+    /// An empty buffer for the service to write its next output into, from the buffers
+    /// that drained earlier (or a new one, if none is kept). Give it back through
+    /// [`Cx::send_owned`], or [`Cx::recycle`] if it stayed empty. A WebSocket connection is
+    /// lent one for each batch of frames it encodes, so that neither it nor the loop allocates
+    /// per message, and an idle connection holds no buffer.
+    pub fn spare_buffer(&mut self) -> Vec<u8> {
+        self.core.spare.take()
+    }
+
+    /// Give back a buffer the service no longer needs (from [`Cx::spare_buffer`] or its own).
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        self.core.spare.put(buffer);
     }
 
     /// [`Cx::send`] for bytes the service already holds in a `Vec` of its own (a WebSocket
@@ -295,7 +355,8 @@ impl Cx<'_> {
                 if bytes.len() > self.core.config.max_output {
                     return self.send(conn, &bytes); // the slow-consumer rule decides
                 }
-                c.out = bytes;
+                let old = std::mem::replace(&mut c.out, bytes);
+                self.core.spare.put(old);
                 c.written = 0;
                 if !c.dirty {
                     c.dirty = true;
@@ -303,7 +364,11 @@ impl Cx<'_> {
                 }
                 true
             }
-            _ => self.send(conn, &bytes),
+            _ => {
+                let sent = self.send(conn, &bytes);
+                self.core.spare.put(bytes);
+                sent
+            }
         }
     }
 
@@ -460,6 +525,7 @@ impl EventLoop {
                 udps: Vec::new(),
                 timers: Timers::default(),
                 dirty: Vec::new(),
+                spare: BufferPool::default(),
                 dead: Vec::new(),
                 still_readable: Vec::new(),
                 udps_still_readable: Vec::new(),
@@ -581,11 +647,13 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue, // a signal arrived
                 Err(e) => return Err(e),
             }
-            trace.log(format_args!(
-                "epoll_wait(timeout {}) = {} events",
-                timeout.map_or("none".to_string(), |t| format!("{} ms", t.as_millis())),
-                events.iter().count()
-            ));
+            if trace.is_on() {
+                trace.log(format_args!(
+                    "epoll_wait(timeout {}) = {} events",
+                    timeout.map_or("none".to_string(), |t| format!("{} ms", t.as_millis())),
+                    events.iter().count()
+                ));
+            }
             let now = Instant::now();
 
             for event in events.iter() {
@@ -712,6 +780,11 @@ impl EventLoop {
                     self.core.dirty.push(conn);
                     self.settle(service, now);
                 }
+                if event.is_read_closed() || event.is_error() {
+                    if let Some(c) = self.core.conns.get_mut(conn).and_then(Option::as_mut) {
+                        c.hup = true;
+                    }
+                }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     self.read(service, conn, now);
                 }
@@ -771,6 +844,7 @@ impl EventLoop {
                 close_by: None,
                 lingering: false,
                 discarded: 0,
+                hup: false,
             });
             service.on_open(&mut self.cx(now), conn, peer);
             self.settle(service, now);
@@ -790,6 +864,7 @@ impl EventLoop {
         // hint: Any other error (ECONNRESET...) ends the connection: push (conn, Closed::Error) onto self.core.dead and settle.
         // hint: Fairness: one read per connection per turn. Remember the turn in c.read_turn and return at once if it was already read this turn (it may have an event and be carried).
         // hint: After its READS_PER_TURN reads, if it did not hit WouldBlock, push conn onto self.core.still_readable, once: c.carried says whether it is already listed.
+        // hint: A short read (n < self.buf.len()) has emptied the kernel's queue: you may stop there without a WouldBlock read, unless c.hup says the peer's end of stream is waiting.
         // hint: Do not read a connection that is paused (backpressure), closing, or already at end of stream.
         let trace = self.core.config.trace;
         let turn = self.core.turn;
@@ -820,7 +895,17 @@ impl EventLoop {
                     return;
                 }
                 Ok(n) => {
-                    trace.log(format_args!("conn {conn}: read = {n}"));
+                    // A read that did not fill the buffer emptied the socket's receive queue:
+                    // TCP hands over everything queued, up to the length asked. The next byte
+                    // to arrive will raise a new edge, so the read that would only say
+                    // WouldBlock can be skipped (one system call less per message). Unless an
+                    // event said the peer has closed: its end of stream raises no new edge,
+                    // so that read must still be made.
+                    let drained = n < self.buf.len() && !c.hup;
+                    trace.log(format_args!(
+                        "conn {conn}: read = {n}{}",
+                        if drained { ", short: drained" } else { "" }
+                    ));
                     service.on_data(
                         &mut Cx {
                             core: &mut self.core,
@@ -830,6 +915,9 @@ impl EventLoop {
                         &self.buf[..n],
                     );
                     self.settle(service, now);
+                    if drained {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     trace.log(format_args!(
@@ -955,8 +1043,15 @@ impl EventLoop {
     /// and finish closing what must close. Repeats while closing triggers more callbacks.
     fn settle(&mut self, service: &mut impl Service, now: Instant) {
         while !self.core.dirty.is_empty() || !self.core.dead.is_empty() {
-            for conn in std::mem::take(&mut self.core.dirty) {
+            // Flushing may make more connections dirty (a callback sends), so the list is
+            // taken out while it is walked, and its storage put back after, when the new list
+            // is empty: no allocation per turn for a list that is one entry long.
+            let mut dirty = std::mem::take(&mut self.core.dirty);
+            for conn in dirty.drain(..) {
                 self.flush(service, conn, now);
+            }
+            if self.core.dirty.is_empty() {
+                self.core.dirty = dirty;
             }
             for (conn, why) in std::mem::take(&mut self.core.dead) {
                 self.finish(service, conn, why, now);
@@ -969,7 +1064,7 @@ impl EventLoop {
     fn flush(&mut self, service: &mut impl Service, conn: ConnId, now: Instant) {
         // exercise(05): begin "Write what is queued; want WRITABLE only while something is left"
         // hint: Write c.out[c.written..] until it is all written or write() says WouldBlock; the kernel may take any part of it.
-        // hint: Drained: replace c.out with Vec::new() so an idle connection holds no buffer.
+        // hint: Drained: take c.out away (into self.core.spare, the shared pool, or just replace it with Vec::new()) so an idle connection holds no buffer.
         // hint: Register READABLE | WRITABLE (registry.reregister) only while bytes are queued, READABLE alone once drained: a socket is nearly always writable, and asking for WRITABLE then wakes the loop for nothing.
         // hint: Backpressure: set c.paused while more than config.pause_reading_above bytes are queued; when it clears, push conn onto still_readable (bytes may have waited).
         // hint: Once drained: a closing connection goes to self.core.dead; otherwise, if it had been waiting for WRITABLE, call service.on_drained.
@@ -1000,8 +1095,9 @@ impl EventLoop {
         }
         let queued = c.queued();
         if queued == 0 {
-            // Drained: give the buffer back, so an idle connection holds no memory.
-            c.out = Vec::new();
+            // Drained: the buffer goes back to the pool, so an idle connection holds no
+            // memory, and the next connection with something to send reuses it.
+            self.core.spare.put(std::mem::take(&mut c.out));
             c.written = 0;
         } else if c.written * 2 >= c.out.len() {
             // Mostly written: drop the written part, so a queue that never quite empties
