@@ -14,6 +14,14 @@
 //! while the frame is still arriving (a strict endpoint fails at the first bad byte, even in the
 //! middle of a frame: Autobahn's cases 6.4.3 and 6.4.4 check exactly that).
 //!
+//! Two ways in. `push` and `next` (above) are the simple one: the decoder keeps a copy of the
+//! bytes and hands out each piece of payload as a `Vec` of its own, unmasked. The dissector
+//! uses it. [`FrameDecoder::decode`] is the one a server's hot path uses: it reads from the
+//! caller's buffer (the event loop's read buffer) and *lends* each piece of payload, still
+//! masked, as a slice of that buffer ([`Chunk::Payload`]); the caller unmasks it straight into
+//! the message it is building. The decoder then keeps nothing but the few bytes of a header
+//! cut in two by a read (at most 14, in an array), and no payload byte is copied twice.
+//!
 //! Every rule of the header is checked as soon as the byte that carries it is in: a reserved
 //! opcode fails on the first byte, a control frame longer than 125 on the second, a frame over
 //! the size limit when its length has arrived (before any of its payload). The decoder knows its
@@ -63,6 +71,57 @@ pub enum FrameEvent {
     End,
 }
 
+/// What [`FrameDecoder::decode`] found next: a [`FrameEvent`] whose payload is lent, not owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk<'a> {
+    Header(FrameHeader),
+    /// Payload bytes as they were on the wire (never empty).
+    Payload(Payload<'a>),
+    End,
+}
+
+/// A piece of a frame's payload, lent from the caller's buffer, still masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload<'a> {
+    /// The bytes as they arrived (masked, if the frame is).
+    pub wire: &'a [u8],
+    /// The frame's masking key, if it has one.
+    pub mask: Option<[u8; 4]>,
+    /// The position of `wire[0]` in the frame's payload: it picks the key byte to start with.
+    pub offset: u64,
+}
+
+impl Payload<'_> {
+    /// Append the piece, unmasked, to `dest`: one copy, then the XOR on bytes that are still
+    /// in the cache.
+    pub fn unmask_into(&self, dest: &mut Vec<u8>) {
+        let start = dest.len();
+        dest.extend_from_slice(self.wire);
+        if let Some(key) = self.mask {
+            // The key position only matters modulo 4.
+            apply_mask(&mut dest[start..], key, (self.offset % 4) as usize);
+        }
+    }
+}
+
+impl Chunk<'_> {
+    /// The owned form: the payload copied and unmasked.
+    fn into_event(self) -> FrameEvent {
+        match self {
+            Chunk::Header(header) => FrameEvent::Header(header),
+            Chunk::Payload(piece) => {
+                let mut bytes = Vec::with_capacity(piece.wire.len());
+                piece.unmask_into(&mut bytes);
+                FrameEvent::Payload(bytes)
+            }
+            Chunk::End => FrameEvent::End,
+        }
+    }
+}
+
+/// The longest header: 2 bytes, 8 of extended length, 4 of masking key.
+const MAX_HEADER: usize = 14;
+
 #[derive(Debug)]
 enum State {
     /// Reading a header; its bytes stay in the buffer until all of them are there.
@@ -88,9 +147,13 @@ const KEEP_CAPACITY: usize = 1024;
 #[derive(Debug)]
 pub struct FrameDecoder {
     config: DecoderConfig,
+    /// What `push` was given (`decode` does not use it).
     buf: Vec<u8>,
     /// Bytes of `buf` already consumed; dropped at the next push.
     pos: usize,
+    /// The start of a header that a read cut in two, until the rest arrives.
+    head: [u8; MAX_HEADER],
+    head_len: usize,
     state: State,
 }
 
@@ -100,6 +163,8 @@ impl FrameDecoder {
             config,
             buf: Vec::new(),
             pos: 0,
+            head: [0; MAX_HEADER],
+            head_len: 0,
             state: State::Header,
         }
     }
@@ -111,17 +176,15 @@ impl FrameDecoder {
     /// Hand the decoder whatever one read returned.
     pub fn push(&mut self, bytes: &[u8]) {
         if self.pos > 0 {
-            // What is left is at most a partial header (payload is handed out as it arrives),
-            // so this moves a few bytes, not a frame.
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Bytes pushed and not yet returned in an event.
+    /// Bytes pushed and not yet returned in an event (a partial header included).
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
+        self.buf.len() - self.pos + self.head_len
     }
 
     /// Between two frames, with nothing of the next one received.
@@ -133,35 +196,50 @@ impl FrameDecoder {
     /// Call it in a loop after every push. After an error, every call returns the same error.
     #[allow(clippy::should_implement_trait)] // not an Iterator: "need more" is not "finished"
     pub fn next(&mut self) -> Result<Option<FrameEvent>, WsError> {
-        let result = self.step();
+        // The pushed bytes go through `decode` like any caller's buffer; they are put back
+        // before returning, and each lent piece of payload becomes a `Vec` of its own.
+        let buf = std::mem::take(&mut self.buf);
+        let result = self.decode(&buf[self.pos..]).map(|(used, chunk)| {
+            self.pos += used;
+            chunk.map(Chunk::into_event)
+        });
+        self.buf = buf;
+        if let Ok(None) = result {
+            self.release();
+        }
+        result
+    }
+
+    /// Waiting for bytes, and every byte pushed handed out (a partial header waits in `head`):
+    /// give the buffer back. A read of 64 KiB leaves a 64 KiB buffer behind, and a server with
+    /// 10,000 idle connections would otherwise keep 640 MB of them.
+    fn release(&mut self) {
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+        self.pos = 0;
+    }
+
+    /// Decode from `input`, a buffer the caller keeps: how many bytes of it were used, and what
+    /// they made, or `None` when all of `input` is used and more bytes are needed (a partial
+    /// header is then kept here, at most 14 bytes). Call it again with `&input[used..]` until it
+    /// answers `None`. After an error, every call returns the same error.
+    pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<Chunk<'a>>), WsError> {
+        let result = self.step(input);
         if let Err(e) = &result {
             self.state = State::Failed(e.clone());
         }
         result
     }
 
-    /// Waiting for bytes: if every byte pushed has been handed out, give the buffer back. A
-    /// read of 64 KiB leaves a 64 KiB buffer behind, and a server with 10,000 idle connections
-    /// would otherwise keep 640 MB of them. A few bytes of a header still to complete are kept.
-    fn release(&mut self) {
-        if self.buf.capacity() > KEEP_CAPACITY {
-            // Waiting means at most a partial header (under 14 bytes) is left: move it.
-            self.buf = self.buf[self.pos..].to_vec();
-            self.pos = 0;
-        } else if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
-    }
-
-    fn step(&mut self) -> Result<Option<FrameEvent>, WsError> {
+    fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<Chunk<'a>>), WsError> {
         match &mut self.state {
             State::Header => {
-                let Some((header, len)) = parse_header(&self.buf[self.pos..], &self.config)? else {
-                    self.release();
-                    return Ok(None);
+                let Some((header, used)) = self.header(input)? else {
+                    return Ok((input.len(), None));
                 };
-                self.pos += len;
                 self.state = if header.payload_len == 0 {
                     State::End
                 } else {
@@ -171,39 +249,59 @@ impl FrameDecoder {
                         left: header.payload_len,
                     }
                 };
-                Ok(Some(FrameEvent::Header(header)))
+                Ok((used, Some(Chunk::Header(header))))
             }
             State::Payload { mask, offset, left } => {
-                let available = self.buf.len() - self.pos;
-                if available == 0 {
-                    self.release();
-                    return Ok(None);
+                if input.is_empty() {
+                    return Ok((0, None));
                 }
-                // Never more than is buffered, so the cast to usize cannot truncate.
-                let n = (*left).min(available as u64) as usize;
-                let mut piece = if self.pos == 0 && n == self.buf.len() {
-                    std::mem::take(&mut self.buf) // the whole buffer is payload: no copy
-                } else {
-                    let piece = self.buf[self.pos..self.pos + n].to_vec();
-                    self.pos += n;
-                    piece
+                // Never more than `input` holds, so the cast to usize cannot truncate.
+                let n = (*left).min(input.len() as u64) as usize;
+                let piece = Payload {
+                    wire: &input[..n],
+                    mask: *mask,
+                    offset: *offset,
                 };
-                if let Some(key) = *mask {
-                    // The key position only matters modulo 4.
-                    apply_mask(&mut piece, key, (*offset % 4) as usize);
-                }
                 *offset += n as u64;
                 *left -= n as u64;
                 if *left == 0 {
                     self.state = State::End;
                 }
-                Ok(Some(FrameEvent::Payload(piece)))
+                Ok((n, Some(Chunk::Payload(piece))))
             }
             State::End => {
                 self.state = State::Header;
-                Ok(Some(FrameEvent::End))
+                Ok((0, Some(Chunk::End)))
             }
             State::Failed(e) => Err(e.clone()),
+        }
+    }
+
+    /// A header from the partial one kept in `head` (if a read cut it) and then `input`: the
+    /// header and how many bytes of `input` it took, or `None` with all of `input` kept.
+    fn header(&mut self, input: &[u8]) -> Result<Option<(FrameHeader, usize)>, WsError> {
+        let held = self.head_len;
+        if held == 0 {
+            let Some((header, len)) = parse_header(input, &self.config)? else {
+                // Fewer bytes than the header needs, so fewer than 14: keep them.
+                self.head[..input.len()].copy_from_slice(input);
+                self.head_len = input.len();
+                return Ok(None);
+            };
+            return Ok(Some((header, len)));
+        }
+        let take = (MAX_HEADER - held).min(input.len());
+        self.head[held..held + take].copy_from_slice(&input[..take]);
+        match parse_header(&self.head[..held + take], &self.config)? {
+            None => {
+                self.head_len = held + take; // still short, so `take` was all of `input`
+                Ok(None)
+            }
+            Some((header, len)) => {
+                // `held` bytes were not enough before, so the header ends inside `input`.
+                self.head_len = 0;
+                Ok(Some((header, len - held)))
+            }
         }
     }
 }
@@ -470,6 +568,61 @@ mod tests {
         assert_eq!(events, 3, "header, payload, end");
         assert_eq!(decoder.buffered(), 0);
         assert!(decoder.buf.capacity() <= KEEP_CAPACITY);
+    }
+
+    /// Events from `decode`, fed `pieces` one after the other, in their owned form.
+    fn decode_in_pieces(pieces: &[&[u8]]) -> Vec<FrameEvent> {
+        let mut decoder = FrameDecoder::new(DecoderConfig::new(Role::Server));
+        let mut events = Vec::new();
+        for piece in pieces {
+            let mut input = *piece;
+            while let (used, Some(chunk)) = decoder.decode(input).unwrap() {
+                input = &input[used..];
+                events.push(chunk.into_event());
+            }
+            assert!(
+                decoder.buffered() < MAX_HEADER,
+                "only a partial header is kept"
+            );
+        }
+        events
+    }
+
+    #[test]
+    fn decode_lends_the_same_frames_in_every_chunking() {
+        use crate::ws::frame::{encode_frame, Opcode};
+        let key = Some([0x37, 0xfa, 0x21, 0x3d]);
+        let mut wire = encode_frame(false, Opcode::Text, b"Hel", key);
+        wire.extend(encode_frame(true, Opcode::Ping, b"?", key));
+        wire.extend(encode_frame(true, Opcode::Continuation, b"lo", key));
+        wire.extend(encode_frame(true, Opcode::Binary, &[7; 300], key)); // 16-bit length
+        wire.extend(encode_frame(true, Opcode::Binary, &[9; 70_000], key)); // 64-bit length
+        wire.extend(encode_frame(true, Opcode::Binary, b"", key));
+        let whole = parse_all(Role::Server, &wire);
+        assert_eq!(whole.error, None);
+        let joined = |events: Vec<FrameEvent>| {
+            // Payload pieces differ with the chunking; what they add up to may not.
+            let mut out: Vec<FrameEvent> = Vec::new();
+            for e in events {
+                match (out.last_mut(), e) {
+                    (Some(FrameEvent::Payload(a)), FrameEvent::Payload(b)) => a.extend(b),
+                    (_, e) => out.push(e),
+                }
+            }
+            out
+        };
+        let expected = joined(whole.events);
+        assert_eq!(joined(decode_in_pieces(&[&wire])), expected);
+        for cut in 0..=wire.len().min(400) {
+            let (a, b) = wire.split_at(cut);
+            assert_eq!(joined(decode_in_pieces(&[a, b])), expected, "cut at {cut}");
+        }
+        let bytes: Vec<&[u8]> = wire.chunks(1).collect();
+        assert_eq!(
+            joined(decode_in_pieces(&bytes)),
+            expected,
+            "one byte at a time"
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! ```
 //!
 //! [`MessageReader`] stacks an [`Assembler`] on a [`FrameDecoder`]: push bytes, then call
-//! `next` until it answers `Ok(None)`. What it refuses, and the close code it asks for:
+//! `next` until it answers `Ok(None)`. `push` decodes at once, from the bytes it is given:
+//! the decoder lends each piece of payload and the assembler unmasks it straight into the
+//! message, so a payload byte is copied once on its way from the read buffer to the message.
+//! What it refuses, and the close code it asks for:
 //!
 //! - a continuation with no message in progress, or a new text/binary frame while one is in
 //!   progress: 1002;
@@ -22,11 +25,12 @@
 //! - a Close frame with a bad payload: 1002 or 1007 (see [`super::close`]).
 
 use super::close::{parse_close_payload, CloseFrame};
-use super::decoder::{DecoderConfig, FrameDecoder, FrameEvent};
+use super::decoder::{Chunk, DecoderConfig, FrameDecoder, FrameEvent, Payload};
 use super::error::{ErrorKind, WsError};
 use super::frame::{FrameHeader, Opcode};
 use super::utf8::Utf8Validator;
 use super::{Limits, Role};
+use std::collections::VecDeque;
 
 /// A complete message or control frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,15 +87,28 @@ impl Assembler {
     /// Take one frame event; a message when one is complete.
     pub fn handle(&mut self, event: FrameEvent) -> Result<Option<Message>, WsError> {
         match event {
-            FrameEvent::Header(header) => {
+            FrameEvent::Header(header) => self.handle_chunk(Chunk::Header(header)),
+            FrameEvent::Payload(bytes) => self.handle_chunk(Chunk::Payload(Payload {
+                wire: &bytes,
+                mask: None, // a FrameEvent's payload is already unmasked
+                offset: 0,
+            })),
+            FrameEvent::End => self.handle_chunk(Chunk::End),
+        }
+    }
+
+    /// Take one chunk from [`FrameDecoder::decode`]; a message when one is complete.
+    pub fn handle_chunk(&mut self, chunk: Chunk<'_>) -> Result<Option<Message>, WsError> {
+        match chunk {
+            Chunk::Header(header) => {
                 self.start_frame(&header)?;
                 Ok(None)
             }
-            FrameEvent::Payload(bytes) => {
-                self.payload(bytes)?;
+            Chunk::Payload(piece) => {
+                self.payload(&piece)?;
                 Ok(None)
             }
-            FrameEvent::End => self.end_frame(),
+            Chunk::End => self.end_frame(),
         }
     }
 
@@ -169,37 +186,32 @@ impl Assembler {
         // exercise(10): end
     }
 
-    fn payload(&mut self, bytes: Vec<u8>) -> Result<(), WsError> {
+    fn payload(&mut self, piece: &Payload<'_>) -> Result<(), WsError> {
         match &mut self.current {
-            Current::Control(_, data) => data.extend_from_slice(&bytes),
+            Current::Control(_, data) => piece.unmask_into(data),
             &mut Current::Data { fin, len } => {
                 let m = self
                     .message
                     .as_mut()
                     .expect("a data frame belongs to a message");
+                let start = m.data.len();
+                if start == 0 && fin {
+                    // The message is this one frame and its length is known: one allocation
+                    // of the right size, instead of growing by reallocation.
+                    m.data.reserve_exact(len as usize);
+                }
+                piece.unmask_into(&mut m.data);
                 if let Some(utf8) = &mut m.utf8 {
                     // RFC 6455 8.1: "When an endpoint is to interpret a byte stream as UTF-8
                     // but finds that the byte stream is not, in fact, a valid UTF-8 stream,
                     // that endpoint MUST _Fail the WebSocket Connection_." Checked on every
                     // piece, so the failure comes with the first impossible byte.
-                    if let Err(e) = utf8.feed(&bytes) {
+                    if let Err(e) = utf8.feed(&m.data[start..]) {
                         return Err(WsError::new(
                             ErrorKind::InvalidUtf8,
-                            format!("text message byte {}: {e}", m.data.len() + e.at),
+                            format!("text message byte {}: {e}", start + e.at),
                         ));
                     }
-                }
-                if m.data.is_empty() && bytes.len() as u64 == len {
-                    // The whole frame in one piece, and the start of its message: keep the
-                    // piece's buffer, no copy.
-                    m.data = bytes;
-                } else {
-                    if m.data.is_empty() && fin {
-                        // The message is this frame and arrives in pieces: its length is
-                        // known, so reserve it once instead of growing by reallocation.
-                        m.data.reserve_exact(len as usize);
-                    }
-                    m.data.extend_from_slice(&bytes);
                 }
             }
             Current::None => unreachable!("the decoder sends a header before any payload"),
@@ -246,11 +258,20 @@ impl Assembler {
 }
 
 /// Frames in, messages out: a [`FrameDecoder`] and an [`Assembler`] in one push parser.
+///
+/// `push` decodes everything it is given at once (the decoder lends the payload, the assembler
+/// unmasks it into the message), so nothing of a read is kept but a partial header and the
+/// message in progress. The messages a read completed wait in a queue for `next`: at most what
+/// one read holds.
 #[derive(Debug)]
 pub struct MessageReader {
     decoder: FrameDecoder,
     assembler: Assembler,
+    ready: VecDeque<Message>,
     failed: Option<WsError>,
+    /// A Close has arrived: the peer sends nothing after it (RFC 6455 5.5.1), and whatever
+    /// still comes is not decoded.
+    closed: bool,
 }
 
 impl MessageReader {
@@ -264,41 +285,54 @@ impl MessageReader {
         MessageReader {
             decoder: FrameDecoder::new(config),
             assembler: Assembler::new(limits),
+            ready: VecDeque::new(),
             failed: None,
+            closed: false,
         }
     }
 
-    /// Hand the reader whatever one read returned.
-    pub fn push(&mut self, bytes: &[u8]) {
-        self.decoder.push(bytes);
+    /// Hand the reader whatever one read returned: it is decoded now, into messages for
+    /// `next`, up to the first error or Close.
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while self.failed.is_none() && !self.closed {
+            match self.decoder.decode(bytes) {
+                Ok((_, None)) => return, // all used; a partial header may be kept
+                Ok((used, Some(chunk))) => {
+                    bytes = &bytes[used..];
+                    match self.assembler.handle_chunk(chunk) {
+                        Ok(None) => {}
+                        Ok(Some(message)) => {
+                            self.closed = matches!(message, Message::Close(_));
+                            self.ready.push_back(message);
+                        }
+                        Err(e) => self.failed = Some(e),
+                    }
+                }
+                Err(e) => self.failed = Some(e),
+            }
+        }
     }
 
-    /// Bytes pushed and not yet part of a message or a frame event.
+    /// Bytes pushed and not yet part of a message or a frame: a partial header.
     pub fn buffered(&self) -> usize {
         self.decoder.buffered()
     }
 
-    /// The next message, `Ok(None)` if more bytes are needed, or the rule the peer broke.
-    /// After an error, every call returns the same error.
+    /// The next message, `Ok(None)` if more bytes are needed, or the rule the peer broke (after
+    /// the messages that came before the error). After an error, every call returns it again.
     #[allow(clippy::should_implement_trait)] // not an Iterator: "need more" is not "finished"
     pub fn next(&mut self) -> Result<Option<Message>, WsError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
+        if let Some(message) = self.ready.pop_front() {
+            return Ok(Some(message));
         }
-        let result = self.step();
-        if let Err(e) = &result {
-            self.failed = Some(e.clone());
+        if self.ready.capacity() > 16 {
+            // A read of many small messages grew the queue: give it back while idle.
+            self.ready = VecDeque::new();
         }
-        result
-    }
-
-    fn step(&mut self) -> Result<Option<Message>, WsError> {
-        while let Some(event) = self.decoder.next()? {
-            if let Some(message) = self.assembler.handle(event)? {
-                return Ok(Some(message));
-            }
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(None),
         }
-        Ok(None)
     }
 }
 

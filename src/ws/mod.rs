@@ -63,7 +63,7 @@ pub mod utf8;
 
 pub use close::{parse_close_payload, CloseFrame};
 pub use connection::{Connection, Event, MaskKeys};
-pub use decoder::{DecoderConfig, FrameDecoder, FrameEvent};
+pub use decoder::{Chunk, DecoderConfig, FrameDecoder, FrameEvent, Payload};
 pub use error::{Code, ErrorKind, WsError};
 pub use frame::{encode_frame, encode_frame_into, FrameHeader, Opcode, FRAME_LAYOUT};
 pub use handshake::{accept_key, explain_accept, ClientHandshake, ServerHandshake};
