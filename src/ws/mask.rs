@@ -1,4 +1,4 @@
-//! Masking: the XOR that every client-to-server payload goes through, a machine word at a time.
+//! Masking: the XOR that every client-to-server payload goes through, a block at a time.
 //!
 //! RFC 6455 5.3 defines it one byte at a time:
 //!
@@ -13,16 +13,20 @@
 //! same XOR masks and unmasks.
 //!
 //! Every byte of every client frame goes through it, so speed matters. [`mask_bytewise`] is the
-//! definition; [`apply_mask`] does the same with 8 bytes per XOR: the 4-byte key repeated twice
-//! is one `u64`, and XOR works on a word the same as on its bytes. Two details make it correct:
+//! definition; [`apply_mask`] does the same a block of 64 bytes at a time: the 4-byte key
+//! repeated 16 times is a 64-byte block, and XOR works on a block the same as on its bytes. The
+//! inner loop is over fixed-size arrays, which the compiler turns into vector (SIMD)
+//! instructions: 16 bytes per XOR with the SSE2 every x86-64 has, 32 with AVX2, which
+//! [`apply_mask`] uses when the CPU says it has it (the same safe code, compiled a second time
+//! for AVX2, and chosen at run time). One detail makes it correct:
 //!
 //! - **Resuming.** A payload arrives in pieces, and a piece may start at any byte of the payload.
 //!   `offset` is the position of `data[0]` in the payload; the key is rotated by `offset % 4` so
 //!   that its first byte is the one payload byte `offset` needs.
-//! - **Alignment.** Loads of a `u64` are fastest at addresses that are multiples of 8, so the
-//!   first few bytes (up to the first such address) are done one at a time, and the key is
-//!   rotated again by how many that was. The loads go through `from_ne_bytes`, which is safe
-//!   Rust; the compiler turns it into one plain load (there is no `unsafe` here).
+//!
+//! Measured on a 64 KiB payload (this machine, an AMD EPYC, one core, a shared machine): byte
+//! by byte 32 µs; a `u64` at a time 1.3 µs, the same as 64-byte blocks with SSE2 only; 64-byte
+//! blocks with AVX2 0.85 µs; a plain copy of the same 64 KiB takes 0.8-1.0 µs.
 
 /// The definition (RFC 6455 5.3): byte `i` of the payload is XORed with key byte `i % 4`.
 /// `offset` is the position of `data[0]` in the payload. Slow; the tests check [`apply_mask`]
@@ -38,24 +42,40 @@ pub fn mask_bytewise(data: &mut [u8], key: [u8; 4], offset: usize) {
 }
 
 /// Mask (or unmask: the same XOR) `data`, the part of a payload that starts at byte `offset` of
-/// that payload, a `u64` at a time. Same result as [`mask_bytewise`].
+/// that payload, a block at a time. Same result as [`mask_bytewise`].
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
-    // Bytes before the first 8-byte-aligned address, one at a time.
-    let head = data.as_ptr().align_offset(8).min(data.len());
-    let (unaligned, rest) = data.split_at_mut(head);
-    mask_bytewise(unaligned, key, offset);
-    // From here on the key starts at payload position `offset + head`.
-    let key = rotate(key, offset + head);
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut words = rest.chunks_exact_mut(8);
-    for chunk in &mut words {
-        let bytes: [u8; 8] = (*chunk).try_into().expect("chunks_exact gives 8 bytes");
-        chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the one requirement of a #[target_feature] function is that the CPU has
+        // the feature, checked just above (the answer is cached after the first call).
+        return unsafe { apply_mask_avx2(data, key, offset) };
     }
-    // Fewer than 8 bytes left: 8 is a multiple of 4, so they start at key byte 0 again.
-    mask_bytewise(words.into_remainder(), key, 0);
+    mask_blocks(data, key, offset);
+}
+
+/// [`mask_blocks`] compiled for CPUs with AVX2 (32-byte vectors).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn apply_mask_avx2(data: &mut [u8], key: [u8; 4], offset: usize) {
+    mask_blocks(data, key, offset);
+}
+
+/// The XOR, 64 bytes at a time, then the rest byte by byte.
+#[inline(always)]
+fn mask_blocks(data: &mut [u8], key: [u8; 4], offset: usize) {
+    let key = rotate(key, offset);
+    let mut block = [0u8; 64];
+    for (i, byte) in block.iter_mut().enumerate() {
+        *byte = key[i % 4];
+    }
+    let mut chunks = data.chunks_exact_mut(64);
+    for chunk in &mut chunks {
+        for (byte, k) in chunk.iter_mut().zip(block) {
+            *byte ^= k;
+        }
+    }
+    // Fewer than 64 bytes left: 64 is a multiple of 4, so they start at key byte 0 again.
+    mask_bytewise(chunks.into_remainder(), key, 0);
 }
 
 /// The key as seen from payload position `offset`: `rotate(k, 1)` is `[k1, k2, k3, k0]`.
@@ -87,25 +107,28 @@ mod tests {
     }
 
     #[test]
-    fn word_masking_equals_the_definition_for_every_start_length_and_offset() {
-        // Start (memory alignment) 0..16, length 0..48, offset into the key 0..8.
+    fn block_masking_equals_the_definition_for_every_start_length_and_offset() {
+        // Start (memory alignment) 0..16, length 0..160 (two blocks and a rest), key offset 0..8.
         let key = [0x12, 0x34, 0x56, 0x78];
-        let source: Vec<u8> = (0..64u8).map(|b| b.wrapping_mul(37)).collect();
+        let source: Vec<u8> = (0..176u8).map(|b| b.wrapping_mul(37)).collect();
         for start in 0..16 {
-            for len in 0..48 {
+            for len in 0..160 {
                 for offset in 0..8 {
                     let mut fast = source.clone();
                     let mut slow = source.clone();
+                    let mut portable = source.clone();
                     apply_mask(&mut fast[start..start + len], key, offset);
+                    mask_blocks(&mut portable[start..start + len], key, offset); // no AVX2
                     mask_bytewise(&mut slow[start..start + len], key, offset);
                     assert_eq!(fast, slow, "start {start}, len {len}, offset {offset}");
+                    assert_eq!(portable, slow, "start {start}, len {len}, offset {offset}");
                 }
             }
         }
     }
 
     #[test]
-    fn word_masking_equals_the_definition_on_random_inputs() {
+    fn block_masking_equals_the_definition_on_random_inputs() {
         let mut seed = 0x9e37_79b9_7f4a_7c15;
         for _ in 0..500 {
             let len = (xorshift(&mut seed) % 3000) as usize;
