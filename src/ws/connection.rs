@@ -271,6 +271,19 @@ impl Connection {
         std::mem::take(&mut self.out)
     }
 
+    /// Lend the connection an empty buffer to encode its next frames into (a driver's pooled
+    /// buffer: see `Cx::spare_buffer`), so that it does not allocate one per message, and an
+    /// idle connection holds none. It is taken only if nothing is queued and it is larger than
+    /// the buffer the connection has; the one not taken is returned. The driver gets the lent
+    /// buffer back from [`Connection::take_output`], with the output in it (or empty).
+    pub fn lend_buffer(&mut self, mut buffer: Vec<u8>) -> Vec<u8> {
+        if self.out.is_empty() && buffer.capacity() > self.out.capacity() {
+            buffer.clear();
+            std::mem::swap(&mut self.out, &mut buffer);
+        }
+        buffer
+    }
+
     /// Bytes queued and not yet taken.
     pub fn queued(&self) -> usize {
         self.out.len()
