@@ -27,6 +27,8 @@ mod lesson09;
 mod lesson10;
 mod lesson11;
 mod lesson12;
+mod lesson15;
+mod lesson16;
 pub mod sequence;
 mod svg;
 
@@ -54,5 +56,7 @@ pub fn catalog() -> Vec<Diagram> {
     all.extend(lesson10::diagrams());
     all.extend(lesson11::diagrams());
     all.extend(lesson12::diagrams());
+    all.extend(lesson15::diagrams());
+    all.extend(lesson16::diagrams());
     all
 }
