@@ -683,8 +683,13 @@ impl Reply {
             if records.is_empty() {
                 s += &format!("\n  {name}: (none)");
             }
-            for r in records {
+            // Enough to see what is there: a 40-record answer would bury the rest of the report.
+            const SHOWN: usize = 6;
+            for r in records.iter().take(SHOWN) {
                 s += &format!("\n  {name}: {}", r.line());
+            }
+            if records.len() > SHOWN {
+                s += &format!("\n  {name}: ... and {} more", records.len() - SHOWN);
             }
         }
         s
