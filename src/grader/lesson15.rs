@@ -443,8 +443,8 @@ struct Query {
 }
 
 impl Query {
-    /// A standard query, RD set (as dig and stub resolvers send it), with a random ID whose
-    /// two bytes differ (so that a byte-swapped ID shows).
+    /// A standard query, RD set (as dig and stub resolvers send it), with a random ID (see
+    /// [`random_id`]).
     fn new(ctx: &Ctx, name: &str, qtype: u16) -> Query {
         Query {
             id: random_id(ctx),
@@ -504,10 +504,13 @@ impl Query {
     }
 }
 
+/// A random ID whose two bytes differ, so that a byte-swapped ID shows, and of at least 0x1000,
+/// so that a TCP reply sent without its length prefix (which then starts with the ID) cannot
+/// pass for the prefix of a short reply.
 fn random_id(ctx: &Ctx) -> u16 {
     loop {
         let id = ctx.below(0x10000) as u16;
-        if id >> 8 != id & 0xff {
+        if id >> 8 != id & 0xff && id >= 0x1000 {
             return id;
         }
     }
