@@ -1697,6 +1697,34 @@ mod tests {
     }
 
     #[test]
+    fn the_buffer_pool_is_bounded_in_count_and_bytes() {
+        let mut pool = BufferPool::default();
+        assert_eq!(
+            pool.take().capacity(),
+            0,
+            "empty: a new, unallocated buffer"
+        );
+        pool.put(Vec::new()); // nothing to keep
+        assert!(pool.buffers.is_empty());
+        for _ in 0..100 {
+            pool.put(Vec::with_capacity(1024));
+        }
+        assert_eq!(pool.buffers.len(), BufferPool::MAX_BUFFERS);
+        let mut pool = BufferPool::default();
+        pool.put(Vec::with_capacity(BufferPool::MAX_BYTES + 1)); // too big: freed
+        assert!(pool.buffers.is_empty());
+        let mut full = Vec::with_capacity(4096);
+        full.extend_from_slice(b"old bytes");
+        pool.put(full);
+        let again = pool.take();
+        assert!(
+            again.is_empty() && again.capacity() >= 4096,
+            "cleared, capacity kept"
+        );
+        assert_eq!(pool.bytes, 0);
+    }
+
+    #[test]
     fn idle_connections_hold_no_buffers() {
         let (tcp, _udp, stop, thread) = start(Echo::default(), Config::default());
         let mut s = StdStream::connect(tcp).unwrap();

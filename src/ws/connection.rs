@@ -456,6 +456,35 @@ mod tests {
     }
 
     #[test]
+    fn frames_go_into_the_lent_buffer_and_leave_with_it() {
+        let (mut c, t0) = server();
+        let lent = Vec::with_capacity(4096);
+        let address = lent.as_ptr();
+        let unused = c.lend_buffer(lent);
+        assert_eq!(
+            unused.capacity(),
+            0,
+            "the connection had no buffer to give back"
+        );
+        c.receive(&from_client(Opcode::Text, b"echo me"), t0);
+        assert_eq!(events(&mut c), [Event::Text("echo me".into())]);
+        c.send_text("echo me");
+        let out = c.take_output();
+        assert_eq!(
+            out.as_ptr(),
+            address,
+            "encoded into the lent buffer, not a new one"
+        );
+        let read_back = parse_messages(Role::Client, &out);
+        assert_eq!(read_back.messages, [Message::Text("echo me".into())]);
+        // The connection holds no buffer after handing its output over, and does not take a
+        // lent buffer while something is queued.
+        c.send_text("queued");
+        let refused = c.lend_buffer(Vec::with_capacity(1 << 16));
+        assert_eq!(refused.capacity(), 1 << 16);
+    }
+
+    #[test]
     fn an_unsolicited_pong_is_ignored() {
         let (mut c, t0) = server();
         c.receive(&from_client(Opcode::Pong, b"beat"), t0);
