@@ -22,7 +22,10 @@ fn server() -> &'static Server {
 fuzz_target!(|data: &[u8]| {
     if let Ok(message) = Message::parse(data) {
         let again = Message::parse(&message.encode()).expect("what we encode parses");
-        assert_eq!(again, message, "parse -> encode -> parse changed the message");
+        assert_eq!(
+            again, message,
+            "parse -> encode -> parse changed the message"
+        );
     }
     let _ = netcourse::dns::dissect::dissect(data);
     for transport in [Transport::Udp, Transport::Tcp] {

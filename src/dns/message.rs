@@ -328,17 +328,15 @@ impl Message {
             .iter()
             .filter(|r| r.rtype == rtype::OPT)
             .collect();
-        let reserve: usize = opts.iter().map(|r| record_len_uncompressed(r)).sum();
-        let budget = limit.saturating_sub(reserve);
+        // Room for the OPT records is set aside first: they are written whatever else is cut.
+        let mut budget = limit.saturating_sub(opts.iter().map(|r| record_len(r)).sum());
         let mut counts = [0u16; 3];
+        let mut opts_written = 0;
         let mut truncated = false;
         let sections: [Vec<&Record>; 3] = [
             self.answers.iter().collect(),
             self.authority.iter().collect(),
-            self.additional
-                .iter()
-                .filter(|r| r.rtype != rtype::OPT)
-                .collect(),
+            self.additional.iter().collect(),
         ];
         'sections: for (s, records) in sections.iter().enumerate() {
             for rrset in rrsets(records) {
@@ -346,7 +344,11 @@ impl Message {
                 for record in rrset {
                     e.record(record);
                 }
-                if e.out.len() > budget {
+                if rrset[0].rtype == rtype::OPT {
+                    // In its place while nothing has been cut; the room kept for it is used now.
+                    budget = budget.saturating_add(e.out.len() - mark.len);
+                    opts_written += rrset.len();
+                } else if e.out.len() > budget {
                     // exercise(15): begin "Truncate at a record boundary: undo the RRset that did not fit, set TC, stop"
                     // hint: `mark` remembers the output length and the compression table before
                     // hint: this RRset; `e.rollback(mark)` puts both back. Then TC, and no more
@@ -359,16 +361,17 @@ impl Message {
                 counts[s] += rrset.len() as u16;
             }
         }
-        for opt in &opts {
+        // A truncated reply still carries the OPT records the loop did not reach.
+        for opt in &opts[opts_written..] {
             e.record(opt);
+            counts[2] += 1;
         }
         header.tc |= truncated;
         let qd = self.questions.len() as u16;
-        let ar = counts[2] + opts.len() as u16;
         let mut head = Vec::with_capacity(HEADER_LEN);
         head.extend_from_slice(&header.id.to_be_bytes());
         head.extend_from_slice(&header.flags().to_be_bytes());
-        for c in [qd, counts[0], counts[1], ar] {
+        for c in [qd, counts[0], counts[1], counts[2]] {
             head.extend_from_slice(&c.to_be_bytes());
         }
         e.out[..HEADER_LEN].copy_from_slice(&head);
@@ -395,7 +398,8 @@ fn rrsets<'r>(records: &'r [&'r Record]) -> Vec<&'r [&'r Record]> {
     sets
 }
 
-fn record_len_uncompressed(r: &Record) -> usize {
+/// A record's length written alone (no earlier names to point at): an upper bound.
+fn record_len(r: &Record) -> usize {
     let mut e = Encoder::default();
     e.record(r);
     e.out.len()
@@ -797,6 +801,15 @@ mod tests {
         assert_eq!(parsed.additional, vec![opt_record(1232)]);
         // The rolled-back names are not pointed at by what follows.
         assert_eq!(parsed.questions, m.questions);
+    }
+
+    #[test]
+    fn an_opt_record_keeps_its_place_when_nothing_is_cut() {
+        // The fuzz target's round-trip property: the OPT before another additional record
+        // must come back there, not moved to the end.
+        let mut m = reply();
+        m.additional.rotate_right(1); // OPT first
+        assert_eq!(Message::parse(&m.encode()).unwrap(), m);
     }
 
     fn arb_name() -> impl Strategy<Value = Name> {

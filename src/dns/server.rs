@@ -80,8 +80,11 @@ impl Server {
             reply.header.rcode = rcode::FORMERR;
             return Some(reply.encode());
         };
-        // The question goes back exactly as it came, case and all.
-        reply.questions = msg.questions.clone();
+        // The question goes back exactly as it came, case and all; when there is not exactly
+        // one, none goes back (a reply repeating a hundred questions would be an amplifier).
+        if msg.questions.len() == 1 {
+            reply.questions = msg.questions.clone();
+        }
         let opts: Vec<&Record> = msg
             .additional
             .iter()
