@@ -673,3 +673,26 @@ fn a_zone_file_error_names_the_line() {
         "{t}"
     );
 }
+
+#[test]
+fn an_idle_tcp_connection_is_closed_by_the_server() {
+    let mut child = Command::new(BIN)
+        .args(["--addr", "127.0.0.1:0", "--idle-timeout", "0.2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _guard = Guard(child);
+    let udp = lines.next().unwrap().unwrap();
+    let port: u16 = udp.rsplit(':').next().unwrap().parse().unwrap();
+    let mut idle = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // A bound on the wait, not a measurement: the server's FIN comes after its 0.2 s.
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        idle.read(&mut buf).expect("end of stream, not a timeout"),
+        0
+    );
+}
