@@ -34,7 +34,7 @@
 
 use super::error::{ErrorKind, WsError};
 use super::frame::{FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
-use super::mask::apply_mask;
+use super::mask::unmask_into;
 use super::Role;
 
 /// What the decoder is reading and how much it accepts.
@@ -92,14 +92,12 @@ pub struct Payload<'a> {
 }
 
 impl Payload<'_> {
-    /// Append the piece, unmasked, to `dest`: one copy, then the XOR on bytes that are still
-    /// in the cache.
+    /// Append the piece, unmasked, to `dest`: the copy and the XOR in one pass.
     pub fn unmask_into(&self, dest: &mut Vec<u8>) {
-        let start = dest.len();
-        dest.extend_from_slice(self.wire);
-        if let Some(key) = self.mask {
+        match self.mask {
             // The key position only matters modulo 4.
-            apply_mask(&mut dest[start..], key, (self.offset % 4) as usize);
+            Some(key) => unmask_into(dest, self.wire, key, (self.offset % 4) as usize),
+            None => dest.extend_from_slice(self.wire),
         }
     }
 }

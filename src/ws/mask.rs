@@ -24,6 +24,9 @@
 //!   `offset` is the position of `data[0]` in the payload; the key is rotated by `offset % 4` so
 //!   that its first byte is the one payload byte `offset` needs.
 //!
+//! A receiver that builds a message from pieces of a read buffer uses [`unmask_into`], which
+//! copies and unmasks in the same pass (each 64-byte block is XORed on its way to the message).
+//!
 //! Measured on a 64 KiB payload (this machine, an AMD EPYC, one core, a shared machine): byte
 //! by byte 32 µs; a `u64` at a time 1.3 µs, the same as 64-byte blocks with SSE2 only; 64-byte
 //! blocks with AVX2 0.85 µs; a plain copy of the same 64 KiB takes 0.8-1.0 µs.
@@ -76,6 +79,53 @@ fn mask_blocks(data: &mut [u8], key: [u8; 4], offset: usize) {
     }
     // Fewer than 64 bytes left: 64 is a multiple of 4, so they start at key byte 0 again.
     mask_bytewise(chunks.into_remainder(), key, 0);
+}
+
+/// Append `src`, the part of a payload that starts at byte `offset`, to `dest`, unmasked: the
+/// copy and the XOR in one pass, a block at a time (a copy and then [`apply_mask`] would go
+/// over the bytes twice). Same result as copying and then [`mask_bytewise`].
+pub fn unmask_into(dest: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: as in apply_mask, the CPU has AVX2.
+        return unsafe { unmask_into_avx2(dest, src, key, offset) };
+    }
+    copy_blocks(dest, src, key, offset);
+}
+
+/// [`copy_blocks`] compiled for CPUs with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn unmask_into_avx2(dest: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    copy_blocks(dest, src, key, offset);
+}
+
+/// 64 bytes at a time: XOR a block of `src` with the key block into a block on the stack (which
+/// stays in vector registers), and append it to `dest`.
+#[inline(always)]
+fn copy_blocks(dest: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
+    let key = rotate(key, offset);
+    let mut block = [0u8; 64];
+    for (i, byte) in block.iter_mut().enumerate() {
+        *byte = key[i % 4];
+    }
+    dest.reserve(src.len());
+    let mut chunks = src.chunks_exact(64);
+    for chunk in &mut chunks {
+        let mut out = [0u8; 64];
+        for ((o, s), k) in out.iter_mut().zip(chunk).zip(block) {
+            *o = s ^ k;
+        }
+        dest.extend_from_slice(&out);
+    }
+    // The rest: 64 is a multiple of 4, so it starts at key byte 0 again.
+    dest.extend(
+        chunks
+            .remainder()
+            .iter()
+            .zip(key.iter().cycle())
+            .map(|(s, k)| s ^ k),
+    );
 }
 
 /// The key as seen from payload position `offset`: `rotate(k, 1)` is `[k1, k2, k3, k0]`.
@@ -143,6 +193,25 @@ mod tests {
             apply_mask(&mut fast[start..], key, offset);
             mask_bytewise(&mut slow[start..], key, offset);
             assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn unmasking_into_a_vec_equals_copying_then_the_definition() {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        let source: Vec<u8> = (0..200u8).map(|b| b.wrapping_mul(31)).collect();
+        for len in 0..200 {
+            for offset in 0..8 {
+                let mut slow = b"kept".to_vec();
+                slow.extend_from_slice(&source[..len]);
+                mask_bytewise(&mut slow[4..], key, offset);
+                let mut fast = b"kept".to_vec();
+                unmask_into(&mut fast, &source[..len], key, offset);
+                let mut portable = b"kept".to_vec();
+                copy_blocks(&mut portable, &source[..len], key, offset); // no AVX2
+                assert_eq!(fast, slow, "len {len}, offset {offset}");
+                assert_eq!(portable, slow, "len {len}, offset {offset}");
+            }
         }
     }
 
