@@ -489,7 +489,7 @@ fn linger(t: Trace) -> io::Result<()> {
         // Wait until the closer's kernel has sent its FIN (it has left ESTABLISHED) or its RST
         // (the socket is gone), and the RST has reached the peer; then read.
         wait_until(100, || {
-            find_row(closer_addr, peer_addr).map_or(true, |r| r.state != ESTABLISHED)
+            find_row(closer_addr, peer_addr).is_none_or(|r| r.state != ESTABLISHED)
         });
         if find_row(closer_addr, peer_addr).is_none() {
             wait_until(100, || {
