@@ -631,7 +631,9 @@ fn fill_until_blocked(
     t: Trace,
 ) -> io::Result<Filled> {
     // The receiver's buffer is set on the listener, before the handshake: the window scale
-    // both ends agree on in their SYNs depends on it (RFC 7323), and accepted sockets inherit it.
+    // both ends agree on in their SYNs depends on it (RFC 7323), and accepted sockets inherit
+    // it. tcp(7): "the socket buffer size must be set prior to the listen(2) or connect(2)
+    // calls in order to have it take effect."
     let (listener, addr) = listen_with(LOCALHOST, 8, |s| match rcvbuf {
         Some(n) => logged(
             t,
