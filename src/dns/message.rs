@@ -344,7 +344,9 @@ impl Message {
                 for record in rrset {
                     e.record(record);
                 }
-                if rrset[0].rtype == rtype::OPT {
+                if s == 2 && rrset[0].rtype == rtype::OPT {
+                    // (An OPT in another section is an ordinary record here: only the
+                    // additional section's have room set aside.)
                     // In its place while nothing has been cut; the room kept for it is used now.
                     budget = budget.saturating_add(e.out.len() - mark.len);
                     opts_written += rrset.len();
@@ -810,6 +812,17 @@ mod tests {
         let mut m = reply();
         m.additional.rotate_right(1); // OPT first
         assert_eq!(Message::parse(&m.encode()).unwrap(), m);
+    }
+
+    #[test]
+    fn an_opt_record_in_the_answer_section_is_just_a_record() {
+        // Found by the fuzz target: an OPT outside the additional section once made the
+        // encoder count it among the additional section's OPT records and slice past them.
+        let mut m = reply();
+        m.answers.push(opt_record(512));
+        assert_eq!(Message::parse(&m.encode()).unwrap(), m);
+        let (_, tc) = m.encode_within(100);
+        assert!(tc);
     }
 
     fn arb_name() -> impl Strategy<Value = Name> {
