@@ -200,10 +200,17 @@ fn serve(args: ServerArgs, trace: Trace) -> anyhow::Result<()> {
                 .with_context(|| format!("reading the zone file {}", path.display()))?,
             path.display().to_string(),
         ),
-        None => (EXAMPLE_ZONE.to_string(), "course.zone (built in)".to_string()),
+        None => (
+            EXAMPLE_ZONE.to_string(),
+            "course.zone (built in)".to_string(),
+        ),
     };
     let zone = Zone::parse(&text, &file)?;
-    eprintln!("serving {} ({} records) from {file}", zone.apex(), zone.len());
+    eprintln!(
+        "serving {} ({} records) from {file}",
+        zone.apex(),
+        zone.len()
+    );
     let config = Config {
         trace,
         ..Config::default()
