@@ -732,6 +732,7 @@ fn keepalive(t: Trace) -> io::Result<()> {
         "blocked read() returned",
         "after",
         "state then",
+        "segments sent at",
     ]);
     for ((label, _, _), w) in cases.iter().zip(watchers) {
         let r = w.join().expect("the watcher does not panic")?;
@@ -741,13 +742,14 @@ fn keepalive(t: Trace) -> io::Result<()> {
             r.answers,
             r.read,
             format!("{:.1} s", r.after.as_secs_f64()),
-            r.state
+            r.state,
+            r.sent_at
         ]);
     }
     print!("{}", table.render());
     println!(
         "shows: an idle TCP connection sends nothing, so a peer that vanished without a FIN or \
-         RST goes unnoticed for ever (the read only ended at our own 5 s timeout). With \
+         RST goes unnoticed for ever (the read only ended at our own 5 s limit). With \
          keep-alive the kernel probes after TCP_KEEPIDLE, every TCP_KEEPINTVL, and after \
          TCP_KEEPCNT unanswered probes gives up: a RST to the peer (the fourth segment), and \
          ETIMEDOUT for the program. A live peer answers each probe; the connection stays up."
@@ -761,6 +763,8 @@ struct Idle {
     read: String,
     after: Duration,
     state: String,
+    /// When each segment left, in seconds since the connection went idle: "1.0 2.0 3.0".
+    sent_at: String,
 }
 
 fn idle_connection(keep: bool, silent: bool, t: Trace) -> io::Result<Idle> {
@@ -783,16 +787,33 @@ fn idle_connection(keep: bool, silent: bool, t: Trace) -> io::Result<Idle> {
         drop_every_incoming_packet(&peer)?;
     }
     let before = tcp_info(&client)?;
-    client.set_read_timeout(Some(KEEPALIVE_WAIT))?; // SO_RCVTIMEO: our own limit on the wait
+    // A blocking read, in slices of 50 ms (SO_RCVTIMEO) so that we can look at the socket's
+    // counters in between and note when each segment left; 5 s in all is our own limit.
+    client.set_read_timeout(Some(Duration::from_millis(50)))?;
     let start = Instant::now();
     let mut buf = [0u8; 1];
-    let read = match (&client).read(&mut buf) {
-        Ok(n) => format!("{n}"),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => "EAGAIN (our 5 s timeout)".into(),
-        Err(e) => format!("-1 {}", errno_name(&e)),
+    let (mut seen, mut sent_at) = (before.tcpi_segs_out, Vec::new());
+    let mut note_segments = |segs_out: u32| {
+        for _ in seen..segs_out {
+            sent_at.push(format!("{:.1}", start.elapsed().as_secs_f64()));
+        }
+        seen = seen.max(segs_out);
+    };
+    let read = loop {
+        match (&client).read(&mut buf) {
+            Ok(n) => break format!("{n}"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                note_segments(tcp_info(&client)?.tcpi_segs_out);
+                if start.elapsed() >= KEEPALIVE_WAIT {
+                    break "EAGAIN (our 5 s limit)".into();
+                }
+            }
+            Err(e) => break format!("-1 {}", errno_name(&e)),
+        }
     };
     let after = start.elapsed();
     let now = tcp_info(&client)?;
+    note_segments(now.tcpi_segs_out);
     drop(peer);
     Ok(Idle {
         probes_sent: now.tcpi_segs_out - before.tcpi_segs_out,
@@ -800,6 +821,11 @@ fn idle_connection(keep: bool, silent: bool, t: Trace) -> io::Result<Idle> {
         read,
         after,
         state: state_name(now.tcpi_state).into(),
+        sent_at: if sent_at.is_empty() {
+            "-".into()
+        } else {
+            sent_at.join(" ")
+        },
     })
 }
 
