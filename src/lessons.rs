@@ -208,7 +208,8 @@ pub const LESSONS: &[Lesson] = &[
         name: "08-http-realtime",
         title: "Polling, long polling, streaming and Server-Sent Events",
         source: Some(include_str!("../lessons/08-http-realtime/main.rs")),
-        modules: &[TRACE, EVENT_LOOP, HTTP, CHART, REALTIME],
+        // WebSocket is the fifth technique (`/ws`), measured beside the four.
+        modules: &[TRACE, LAYOUT, EVENT_LOOP, HTTP, WS, CHART, REALTIME],
         assets: &[(
             "page.html",
             include_str!("../lessons/08-http-realtime/page.html"),
