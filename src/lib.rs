@@ -19,6 +19,7 @@
 //! | [`grader`] | all | the black-box checks behind `course check NN` |
 //! | [`bench`] | 04-06 | what connections cost, measured (`scripts/bench.sh`) |
 //! | [`starter`] | all | exercise starters cut from the reference code (`course new NN`) |
+//! | [`handout`] | all | the course for a classroom, without its answers (`course handout DIR`) |
 //! | [`lessons`] | all | the list of lessons: numbers, names, titles, sources |
 //!
 //! The grader never calls the protocol code above it: it carries its own small encoders so that a
@@ -30,6 +31,7 @@ pub mod dns;
 pub mod event_loop;
 pub mod framing;
 pub mod grader;
+pub mod handout;
 pub mod http;
 pub mod layout;
 pub mod lessons;

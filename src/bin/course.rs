@@ -1,6 +1,6 @@
 //! `course`: the learner's companion. Grades a server (`check`), shows progress (`list`),
-//! writes exercise starters (`new`), hands out hints one at a time (`hint`), and redraws the
-//! diagrams (`diagrams`).
+//! writes exercise starters (`new`), hands out hints one at a time (`hint`), redraws the
+//! diagrams (`diagrams`), and writes the course for a classroom without its answers (`handout`).
 //!
 //! ```text
 //! cargo run --bin course -- list
@@ -8,6 +8,7 @@
 //! cargo run --bin course -- check 01 --addr 127.0.0.1:7001      # a server already running
 //! cargo run --bin course -- new 01 my-echo                       # a starter to fill in
 //! cargo run --bin course -- hint 01                              # the next hint
+//! cargo run --bin course -- handout ../class                    # the course without its answers
 //! ```
 //!
 //! Progress (which lessons your own work has passed, which hints you have seen) is kept in
@@ -80,6 +81,14 @@ enum Command {
         #[arg(long)]
         chart: Option<PathBuf>,
     },
+    /// Write the course for a classroom into DIR, without its answers: lesson texts, diagrams,
+    /// starters, and the graders as a Cargo project of their own (run it from the course's folder).
+    Handout {
+        dir: PathBuf,
+        /// The lessons to hand out (default: every lesson with a reference), e.g. 01,02,03.
+        #[arg(long, value_delimiter = ',')]
+        lessons: Vec<u32>,
+    },
     /// Redraw every diagram into diagrams/ (or, with --check, fail if one is out of date).
     Diagrams {
         #[arg(long)]
@@ -110,6 +119,7 @@ fn main() -> anyhow::Result<()> {
         Command::New { lesson, dir } => new(lesson, dir),
         Command::Hint { lesson, all, reset } => hint(lesson, all, reset),
         Command::Diagrams { check, dir } => diagrams(check, &dir),
+        Command::Handout { dir, lessons } => handout(&dir, lessons),
         Command::Bench {
             lessons,
             bin_dir,
@@ -311,6 +321,68 @@ fn hint(lesson: u32, all: bool, reset: bool) -> anyhow::Result<()> {
             println!("Run it again for the next hint.");
         }
     }
+    Ok(())
+}
+
+fn handout(dir: &Path, selected: Vec<u32>) -> anyhow::Result<()> {
+    let selected = if selected.is_empty() {
+        lessons::LESSONS
+            .iter()
+            .filter(|l| l.source.is_some())
+            .map(|l| l.number)
+            .collect()
+    } else {
+        selected
+    };
+    let repo = std::env::current_dir()?;
+    let handout = netcourse::handout::build(&repo, &selected).map_err(anyhow::Error::msg)?;
+    netcourse::handout::write(&handout, dir).map_err(anyhow::Error::msg)?;
+    let list: Vec<String> = selected.iter().map(|n| format!("{n:02}")).collect();
+    println!(
+        "Wrote the handout of lessons {} to {}/ ({} files): lessons/ (texts), diagrams/, \
+         starters/ (what `course new NN` writes), and the grader (Cargo.toml, src/).",
+        list.join(", "),
+        dir.display(),
+        handout.files.len()
+    );
+    for (text, blocks) in &handout.redacted {
+        let s = if *blocks == 1 { "" } else { "s" };
+        println!("  {text}: {blocks} code block{s} quoting an answer replaced by a note");
+    }
+    if !handout.carried.is_empty() {
+        println!(
+            "\nStarters carry the library modules their lesson builds on whole, with these other \
+             lessons' answers in them: hand each lesson out after the lessons it reveals are \
+             done (--lessons picks which go out)."
+        );
+        // One line per starter: which lessons' exercises it carries, and how many of each.
+        let mut starters: Vec<u32> = handout.carried.iter().map(|c| c.starter).collect();
+        starters.dedup();
+        for starter in starters {
+            let mut revealed: Vec<(u32, &str)> = handout
+                .carried
+                .iter()
+                .filter(|c| c.starter == starter)
+                .map(|c| (c.lesson, c.exercise.as_str()))
+                .collect();
+            revealed.sort();
+            revealed.dedup();
+            let mut lessons: Vec<u32> = revealed.iter().map(|(l, _)| *l).collect();
+            lessons.dedup();
+            let parts: Vec<String> = lessons
+                .iter()
+                .map(|l| {
+                    let n = revealed.iter().filter(|(r, _)| r == l).count();
+                    format!("{l:02} ({n} exercise{})", if n == 1 { "" } else { "s" })
+                })
+                .collect();
+            println!("  starter {starter:02} reveals lesson {}", parts.join(", "));
+        }
+    }
+    println!(
+        "\nTry it: cd {} && cargo run --bin course -- list",
+        dir.display()
+    );
     Ok(())
 }
 

@@ -1,0 +1,294 @@
+//! `course`, as handed out to a class: the grader (`check`), progress (`list`) and hints
+//! (`hint`), without the reference solutions. `course handout` writes this file as the handout's
+//! `src/main.rs`; it is not part of the course crate itself (the course's own `course` is
+//! src/bin/course.rs, which also writes starters and diagrams from the references).
+//!
+//! ```text
+//! cargo run --bin course -- list
+//! cargo run --bin course -- check 01 --cmd "cargo run -q --manifest-path starters/01-tcp-echo/Cargo.toml -- --addr 127.0.0.1:0"
+//! cargo run --bin course -- check 01 --addr 127.0.0.1:7001      # a server already running
+//! cargo run --bin course -- hint 01                              # the next hint
+//! ```
+//!
+//! Progress (which lessons your work has passed, which hints you have seen) is kept in
+//! `$NETCOURSE_HOME`, by default `~/.netcourse`, in the same format as the full course's.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use netcourse::grader::{self, Listener, Options, Target};
+use netcourse::lessons::{self, Lesson};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(about = "The network programming course, as handed out: grade, list, hint")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run lesson NN's checks against a server (exit code 0 only if every check passes).
+    Check {
+        /// Lesson number, e.g. 01.
+        lesson: u32,
+        /// A server already running: IP:PORT, or SCHEME://IP:PORT for each listener.
+        #[arg(long, required_unless_present = "cmd", conflicts_with = "cmd")]
+        addr: Vec<String>,
+        /// A shell command that starts the server and prints `listening on SCHEME://IP:PORT`.
+        /// It is started afresh for every check; use port 0 so restarts never collide.
+        #[arg(long)]
+        cmd: Option<String>,
+        /// Seed for the random choices; a failing run prints the one to replay it.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Seconds any single read may wait before the check fails.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+        /// Run only the checks whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Show the lessons, which were handed out, and which your work has passed.
+    List,
+    /// Print lesson NN's next hint (or all of them, or start over).
+    Hint {
+        lesson: u32,
+        #[arg(long, conflicts_with = "reset")]
+        all: bool,
+        #[arg(long)]
+        reset: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    // `course hint 01 --all | head` ends quietly when head stops reading.
+    // SAFETY: restoring the default action of a signal has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    match Cli::parse().command {
+        Command::Check {
+            lesson,
+            addr,
+            cmd,
+            seed,
+            timeout,
+            only,
+        } => {
+            let passed = check(lesson, addr, cmd, seed, timeout, only)?;
+            std::process::exit(if passed { 0 } else { 1 });
+        }
+        Command::List => list(),
+        Command::Hint { lesson, all, reset } => hint(lesson, all, reset),
+    }
+}
+
+fn find(lesson: u32) -> anyhow::Result<&'static Lesson> {
+    lessons::lesson(lesson)
+        .with_context(|| format!("there is no lesson {lesson:02}: `course list` shows them"))
+}
+
+fn check(
+    lesson: u32,
+    addr: Vec<String>,
+    cmd: Option<String>,
+    seed: Option<u64>,
+    timeout: f64,
+    only: Option<String>,
+) -> anyhow::Result<bool> {
+    find(lesson)?;
+    let suite =
+        grader::suite(lesson).with_context(|| format!("lesson {lesson:02} has no checks yet"))?;
+    let target = match cmd {
+        Some(cmd) => Target::Command(cmd),
+        // A client lesson: the grader is the server, so it must start the client itself.
+        None if suite.grades_a_client() => anyhow::bail!(
+            "lesson {lesson:02} grades a client: the grader listens and starts it, so give \
+             --cmd \"CLIENT ... {{url}}\" ({{url}} becomes the grader's ws:// address), not --addr"
+        ),
+        None => {
+            let mut listeners = Vec::new();
+            for (i, a) in addr.iter().enumerate() {
+                let scheme = suite
+                    .listeners
+                    .get(i)
+                    .copied()
+                    .unwrap_or(suite.listeners[0]);
+                listeners.push(
+                    Listener::parse_arg(a, scheme)
+                        .with_context(|| format!("--addr {a:?} is not IP:PORT"))?,
+                );
+            }
+            Target::Running(listeners)
+        }
+    };
+    let options = Options {
+        timeout: Duration::from_secs_f64(timeout.max(0.1)),
+        seed: seed.unwrap_or_else(fresh_seed),
+        only,
+    };
+    let report = grader::grade(lesson, &target, &options, &mut std::io::stdout())?;
+    // The handout holds no reference to run, so every full pass is the learner's own work.
+    if report.passed() && report.outcomes.len() == suite.all_checks().len() {
+        record_pass(lesson, &target)?;
+    }
+    Ok(report.passed())
+}
+
+/// A seed from the clock: different runs try different chunkings; the report prints it.
+fn fresh_seed() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_nanos() as u64 % 1_000_000).max(1)
+}
+
+fn list() -> anyhow::Result<()> {
+    let passed = read_progress()?;
+    println!(
+        "{:<4}{:<20}{:<12}{:<8}title",
+        "NN", "starter", "handed out", "checks"
+    );
+    for l in lessons::LESSONS {
+        let checks =
+            grader::suite(l.number).map_or("-".to_string(), |s| s.all_checks().len().to_string());
+        let handed = if l.handed_out { "yes" } else { "not yet" };
+        println!(
+            "{:<4}{:<20}{:<12}{:<8}{}",
+            format!("{:02}", l.number),
+            l.name,
+            handed,
+            checks,
+            l.title
+        );
+        if let Some(when) = passed.iter().find(|(n, _)| *n == l.number).map(|(_, w)| w) {
+            println!("{:<4}  passed by your work: {when}", "");
+        }
+    }
+    println!("\nStart a lesson: read lessons/NN-name/README.md, then work in starters/NN-name/.");
+    Ok(())
+}
+
+fn hint(lesson: u32, all: bool, reset: bool) -> anyhow::Result<()> {
+    let info = find(lesson)?;
+    if !info.handed_out {
+        anyhow::bail!("lesson {lesson:02} was not handed out: it has no starter and no hints here");
+    }
+    let hints: Vec<(usize, &str, &str)> = info
+        .exercises
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| e.hints.iter().map(move |h| (i + 1, e.title, *h)))
+        .collect();
+    let state = home()?.join(format!("hints-{lesson:02}"));
+    if reset {
+        let _ = std::fs::remove_file(&state);
+        println!("Hints for lesson {lesson:02} start again from the first.");
+        return Ok(());
+    }
+    let shown: usize = std::fs::read_to_string(&state)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    let range = if all {
+        0..hints.len()
+    } else {
+        shown.min(hints.len())..(shown + 1).min(hints.len())
+    };
+    if range.is_empty() {
+        println!(
+            "That was the last of the {} hints for lesson {lesson:02}. `--all` shows them again; \
+             `--reset` starts over.",
+            hints.len()
+        );
+        return Ok(());
+    }
+    for i in range.clone() {
+        let (exercise, title, text) = hints[i];
+        println!(
+            "Hint {} of {} (exercise {exercise}: {title}):\n  {text}\n",
+            i + 1,
+            hints.len()
+        );
+    }
+    if !all {
+        std::fs::create_dir_all(home()?)?;
+        std::fs::write(&state, range.end.to_string())?;
+        if range.end < hints.len() {
+            println!("Run it again for the next hint.");
+        }
+    }
+    Ok(())
+}
+
+/// Where progress is kept: $NETCOURSE_HOME, or ~/.netcourse.
+fn home() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("NETCOURSE_HOME") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").context("neither NETCOURSE_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".netcourse"))
+}
+
+/// Lessons passed, with when and against what: one `NN<TAB>date<TAB>target` line each.
+fn read_progress() -> anyhow::Result<Vec<(u32, String)>> {
+    let text = std::fs::read_to_string(home()?.join("progress.tsv")).unwrap_or_default();
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, '\t');
+            let n = parts.next()?.parse().ok()?;
+            let when = parts.next()?;
+            let what = parts.next().unwrap_or("");
+            Some((n, format!("{when} ({what})")))
+        })
+        .collect())
+}
+
+fn record_pass(lesson: u32, target: &Target) -> anyhow::Result<()> {
+    let what = match target {
+        Target::Command(cmd) => format!("--cmd {cmd}"),
+        Target::Running(l) => format!(
+            "--addr {}",
+            l.iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    };
+    let dir = home()?;
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("progress.tsv");
+    let mut text: String = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{lesson}\t")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.push_str(&format!(
+        "{lesson}\t{}\t{}\n",
+        today(),
+        what.replace(['\t', '\n'], " ")
+    ));
+    std::fs::write(&path, text)?;
+    println!("Recorded: lesson {lesson:02} passed. `course list` shows your progress.");
+    Ok(())
+}
+
+/// Today's date, UTC, as YYYY-MM-DD (days-to-civil, H. Hinnant's algorithm).
+fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
