@@ -835,8 +835,11 @@ fn readme(lessons: &[&Lesson], hints: &[(u32, Vec<starter::Exercise>)]) -> Strin
             .iter()
             .find(|(n, _)| *n == lesson.number)
             .map_or(0, |(_, e)| e.len());
+        // A client is started pointed at the grader (`course new` says the same); lesson 15's
+        // server is given the grader's zone.
+        let client = crate::grader::suite(lesson.number).is_some_and(|s| s.grades_a_client());
         let args = match lesson.number {
-            12 => "echo {url}",
+            _ if client => "echo {url}",
             15 => "--addr 127.0.0.1:0 --zone {zone}",
             _ => "--addr 127.0.0.1:0",
         };
