@@ -45,11 +45,13 @@ fn one_turn() -> Vec<Step> {
         ),
         call(PEERS, KERNEL, "connect()").noted("while the loop sleeps, the kernel takes it all in"),
         call(PEERS, KERNEL, r#""hello\n" on connection 3"#),
+        call(PEERS, KERNEL, "85 KiB uploaded on connection 4"),
         call(PEERS, KERNEL, "a datagram to port 7005"),
         call(
             KERNEL,
             LOOP,
-            "epoll_wait returns 3 events:\nToken(0) READABLE\nToken(1027) READABLE\nToken(256) READABLE",
+            "epoll_wait returns 4 events:\nToken(0) READABLE\nToken(1027) READABLE\n\
+             Token(1028) READABLE\nToken(256) READABLE",
         )
         .noted("readiness: nothing is read yet, the loop makes every call itself"),
         Step::Divider("Token(0), the listener: accept until WouldBlock".into()),
@@ -59,23 +61,29 @@ fn one_turn() -> Vec<Step> {
         call(LOOP, SERVICE, "on_open(conn n, peer)"),
         call(LOOP, KERNEL, "accept4() = EAGAIN").noted("WouldBlock: nobody else is waiting, go on"),
         Step::Divider("Token(1027), connection 3: one read per turn".into()),
-        call(LOOP, KERNEL, "recvfrom(fd, shared 64 KiB buffer) = 6"),
+        call(LOOP, KERNEL, "recvfrom(fd, shared 64 KiB buffer) = 6").noted(
+            "short: 6 < 64 KiB, so the kernel's queue is empty; no EAGAIN read needed, \
+             the next byte raises a new edge",
+        ),
         call(LOOP, SERVICE, r#"on_data(conn 3, "hello\n")"#),
         call(SERVICE, LOOP, r#"cx.send(conn 3, "hello\n")"#)
-            .noted("queued on connection 3; nothing is written yet"),
+            .noted("queued on connection 3 (a buffer from the pool); nothing is written yet"),
         call(LOOP, KERNEL, "sendto(fd, 6 bytes) = 6")
             .noted("flushed after the callback; all of it taken, so no WRITABLE interest"),
         call(KERNEL, PEERS, r#""hello\n""#),
-        call(LOOP, LOOP, "still_readable.push(conn 3)").noted(
-            "its one read of this turn is used and did not end in WouldBlock: \
-             carried to the next turn, so no connection can take the loop for itself",
-        ),
         note(
             LOOP,
             "Had sendto taken only part: keep the rest, epoll_ctl(MOD, EPOLLIN|EPOLLOUT). \
              More than 64 KiB queued: stop reading from this peer (backpressure). \
              WRITABLE later: write the rest, and once the queue is empty MOD back to \
-             EPOLLIN and free the buffer.",
+             EPOLLIN and give the buffer back to the pool.",
+        ),
+        Step::Divider("Token(1028), connection 4: its read fills the buffer".into()),
+        call(LOOP, KERNEL, "recvfrom(fd, shared 64 KiB buffer) = 65536"),
+        call(LOOP, SERVICE, "on_data(conn 4, 64 KiB), its echo flushed"),
+        call(LOOP, LOOP, "still_readable.push(conn 4)").noted(
+            "a full buffer: more may wait. Its one read of this turn is used: \
+             carried to the next turn, so no connection can take the loop for itself",
         ),
         Step::Divider("Token(256), the UDP socket on the same poll".into()),
         call(LOOP, KERNEL, "recvfrom() = 9 bytes, from 127.0.0.1:40123"),
@@ -90,9 +98,11 @@ fn one_turn() -> Vec<Step> {
             .noted("a min-heap; cancelled entries are stale and skipped"),
         call(LOOP, SERVICE, "on_timer(key)"),
         call(LOOP, KERNEL, "epoll_wait(timeout 0): the next turn")
-            .noted("zero: connection 3 was carried, so do not sleep"),
-        call(LOOP, KERNEL, "recvfrom(fd) = EAGAIN")
-            .noted("connection 3 drained: read until WouldBlock, across turns; the next edge wakes it"),
+            .noted("zero: connection 4 was carried, so do not sleep"),
+        call(LOOP, KERNEL, "recvfrom(conn 4) = 21504").noted(
+            "short: drained. Read until WouldBlock, or a short read, across turns; \
+             the next edge wakes it",
+        ),
         Step::Divider("SIGTERM: the self-pipe".into()),
         call(KERNEL, LOOP, "Token(512) READABLE")
             .noted("the signal handler only wrote one byte into a pipe"),
@@ -117,7 +127,8 @@ mod tests {
         for part in [
             "epoll_wait",
             "accept4() = EAGAIN",
-            "recvfrom(fd) = EAGAIN",
+            "recvfrom(conn 4) = 21504",
+            "still_readable.push(conn 4)",
             "EPOLLIN|EPOLLOUT",
             "on_datagram",
             "pop_due",
