@@ -72,6 +72,8 @@ struct Answer {
     title: String,
     file: String,
     snippets: Vec<Vec<String>>,
+    /// The code as the reference file has it, indentation and all.
+    raw: String,
 }
 
 /// The code between the exercise markers of `source`, by lesson (`// exercise(NN):` is lesson
@@ -153,11 +155,11 @@ fn answers() -> Vec<Answer> {
         public.extend(kept.windows(2).map(|w| w.to_vec()));
         public.extend(kept.iter().map(|l| vec![l.clone()]));
         for (lesson, title, code) in exercises {
-            all.push((lesson, title, file.clone(), significant(&code)));
+            all.push((lesson, title, file.clone(), significant(&code), code));
         }
     }
     all.into_iter()
-        .map(|(lesson, title, file, lines)| {
+        .map(|(lesson, title, file, lines, raw)| {
             let pieces: Vec<Vec<String>> = if lines.len() == 1 {
                 vec![lines]
             } else {
@@ -168,6 +170,7 @@ fn answers() -> Vec<Answer> {
                 title,
                 file,
                 snippets: pieces.into_iter().filter(|p| !public.contains(p)).collect(),
+                raw,
             }
         })
         .collect()
@@ -378,6 +381,35 @@ fn a_handout_holds_no_answer_its_starters_are_course_news_and_its_grader_works()
         "{}",
         text(&out)
     );
+
+    // The reason for all this: the course's own binary embeds the references (`strings` shows
+    // them); the handed-out one embeds none.
+    // Two lines of an answer, exactly as the reference writes them, are what an embedded copy
+    // of it looks like.
+    let holds = |binary: &str, a: &Answer| -> Option<String> {
+        let lines: Vec<&str> = a.raw.lines().collect();
+        lines
+            .windows(2)
+            .map(|w| w.join("\n"))
+            .filter(|w| significant(w).len() == 2)
+            .find(|w| binary.contains(w.as_str()))
+    };
+    // Read as text (invalid bytes replaced) for the fast substring search of `str`.
+    let ours =
+        String::from_utf8_lossy(&std::fs::read(env!("CARGO_BIN_EXE_course")).unwrap()).into_owned();
+    let handed =
+        String::from_utf8_lossy(&std::fs::read(target.join("debug/course")).unwrap()).into_owned();
+    let lesson01 = answers.iter().find(|a| a.lesson == 1).unwrap();
+    assert!(holds(&ours, lesson01).is_some());
+    for a in &answers {
+        let found = holds(&handed, a);
+        assert!(
+            found.is_none(),
+            "the handed-out course binary holds lesson {:02}'s \"{}\": {found:?}",
+            a.lesson,
+            a.title
+        );
+    }
 
     // `list` shows the pass; `hint` gives the starter's hints, one at a time.
     let out = grader(&["list"]);
