@@ -48,7 +48,7 @@ pub fn cut(
         if !mine || foreign {
             // Another lesson's exercise: this starter keeps its code whole, up to its end.
             foreign = if foreign {
-                !trimmed.starts_with(END)
+                !is_end(trimmed)
             } else {
                 trimmed.contains(": begin")
             };
@@ -96,6 +96,15 @@ pub fn cut(
         return Err("an exercise is never closed with `// exercise: end`".into());
     }
     Ok((out, exercises))
+}
+
+/// An exercise's end marker, tagged with a lesson (`// exercise(10): end`) or not.
+fn is_end(line: &str) -> bool {
+    line.starts_with(END)
+        || line
+            .strip_prefix("// exercise(")
+            .and_then(|rest| rest.split_once(')'))
+            .is_some_and(|(_, rest)| rest.starts_with(": end"))
 }
 
 /// Rewrite a lesson-tagged marker (`// exercise(05): ...`) to the plain form when it is for
@@ -281,6 +290,16 @@ mod tests {
         assert!(mine.contains("todo!(\"exercise 1: Add") && found.len() == 1);
         let (theirs, found) = cut(&source, 6, 1).unwrap();
         assert!(theirs.contains("a + 1") && !theirs.contains("todo!") && found.is_empty());
+    }
+
+    #[test]
+    fn another_lessons_tagged_end_closes_its_exercise() {
+        let source = "// exercise(10): begin \"a\"\nx\n// exercise(10): end\n\
+                      // exercise(11): begin \"b\"\nsecret\n// exercise(11): end\n";
+        let (text, found) = cut(source, 11, 1).unwrap();
+        assert!(text.contains("x\n"), "lesson 10's code is kept whole");
+        assert!(!text.contains("secret"), "lesson 11's own exercise is cut");
+        assert_eq!(found.len(), 1);
     }
 
     #[test]
