@@ -184,7 +184,8 @@ pub fn tcp_info(sock: &impl AsRawFd) -> io::Result<libc::tcp_info> {
 }
 
 /// Make the kernel drop every packet that arrives for this socket, before TCP sees it: a
-/// classic BPF socket filter (socket(7) SO_ATTACH_FILTER, filter(2)) of one instruction,
+/// classic BPF socket filter (socket(7) SO_ATTACH_FILTER; the kernel's
+/// Documentation/networking/filter.rst) of one instruction,
 /// `ret #0` ("keep 0 bytes"). No ACK goes back, so to its peer this end looks like a machine
 /// that lost power or a cable pulled out. Unprivileged, unlike firewall rules.
 pub fn drop_every_incoming_packet(sock: &impl AsRawFd) -> io::Result<()> {

@@ -56,9 +56,26 @@ fn number(cell: &str) -> f64 {
 }
 
 #[test]
-fn without_an_experiment_it_lists_them() {
-    let out = Command::new(BIN).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+fn without_an_experiment_it_lists_them_and_runs_the_server() {
+    // Like every lesson it runs alone: the menu on stderr, then the server on 127.0.0.1:7016
+    // (which may be taken on a busy machine: the menu is what this test reads).
+    let mut child = Command::new(BIN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut text = String::new();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap_or(0) > 0 {
+        text.push_str(&line);
+        if line.contains("With no experiment named") {
+            break;
+        }
+        line.clear();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
     for name in [
         "reuseaddr",
         "nodelay",
@@ -76,6 +93,7 @@ fn without_an_experiment_it_lists_them() {
             "{name} missing:\n{text}"
         );
     }
+    assert!(text.contains("runs the server"), "{text}");
 }
 
 #[test]

@@ -103,8 +103,11 @@ fn main() -> anyhow::Result<()> {
         (Some(e), _) => e,
         (None, Some(_)) => Experiment::Server(cli.server),
         (None, None) => {
-            list();
-            return Ok(());
+            // Like every lesson, it runs alone: the exercise's server on 127.0.0.1:7016. The
+            // menu of experiments goes to stderr first, so that stdout keeps only the
+            // `listening on` line.
+            list(&mut io::stderr())?;
+            Experiment::Server(cli.server)
         }
     };
     match experiment {
@@ -125,10 +128,11 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list() {
-    println!(
+fn list(out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
         "16-sockopts EXPERIMENT [--trace]: one socket option, measured without it and with it\n"
-    );
+    )?;
     for (name, what) in [
         (
             "reuseaddr",
@@ -165,8 +169,12 @@ fn list() {
             "the exercise: an echo server with production options (course check 16)",
         ),
     ] {
-        println!("  {name:<10} {what}");
+        writeln!(out, "  {name:<10} {what}")?;
     }
+    writeln!(
+        out,
+        "\nWith no experiment named, it runs the server (the exercise) on 127.0.0.1:7016."
+    )
 }
 
 fn run(e: Experiment, t: Trace) -> io::Result<()> {
@@ -1104,7 +1112,7 @@ fn reuseport(t: Trace) -> io::Result<()> {
         .map(|(i, n)| format!("#{}: {n}", i + 1))
         .collect();
     println!(
-        "   {REUSEPORT_LISTENERS} listeners with SO_REUSEPORT on port {}, {REUSEPORT_CLIENTS} connections accepted per listener: {}",
+        "   {REUSEPORT_LISTENERS} listeners with SO_REUSEPORT on port {}, {REUSEPORT_CLIENTS} connections; accepted per listener: {}",
         addr.port(),
         shown.join(", ")
     );
@@ -1194,7 +1202,9 @@ fn listen_socket(addr: SocketAddr, backlog: i32, trace: Trace) -> io::Result<Soc
     // exercise: end
 }
 
-/// Options for each accepted connection: the kernel copies some from the listener, not these.
+/// Options for each accepted connection. Linux copies most options from the listener to the
+/// sockets accept() returns (TCP_NODELAY and SO_KEEPALIVE too), but not every system does, and
+/// a server should not depend on it: set them on each connection.
 fn set_connection_options(conn: &Socket, trace: Trace) -> io::Result<()> {
     // exercise: begin "Set each connection's options: no Nagle delay, keep-alive with short timers"
     // hint: Nagle's algorithm holds a small write back until the previous one is acknowledged; against a peer that delays its ACKs that costs about 40 ms per exchange. set_tcp_nodelay(true) (TCP_NODELAY, tcp(7)).

@@ -28,7 +28,7 @@ pub const QUEUES: [Queue; 4] = [
     Queue {
         name: "SYN queue",
         holds: "half-open handshakes (SYN-RECV): SYN in, SYN-ACK out, ACK awaited",
-        sized_by: "net.ipv4.tcp_max_syn_backlog; SYN cookies when full",
+        sized_by: "the listen backlog (and net.ipv4.tcp_max_syn_backlog without SYN cookies); SYN cookies when full",
         experiment: "backlog",
     },
     Queue {
