@@ -105,7 +105,7 @@ fn echoes(ctx: &Ctx) -> Result<(), Failure> {
 /// The `--cmd` command with its `IP:0` listening address replaced by `addr`.
 fn with_address(ctx: &Ctx, addr: &str) -> Result<String, Failure> {
     let cmd = ctx.server_cmd.as_deref().ok_or_else(|| {
-        Failure::new(
+        Failure::cannot_run(
             "this check starts the server again itself, so it needs the server's command: \
              run `course check 16 --cmd \"... --addr 127.0.0.1:0\"` instead of --addr",
         )
@@ -149,15 +149,16 @@ fn time_wait_on(port: u16) -> usize {
 fn restart_on_the_same_port(ctx: &Ctx) -> Result<(), Failure> {
     let before = addr(ctx);
     let again = with_address(ctx, &before.to_string())?;
-    let group = ctx
-        .started
-        .ok_or_else(|| Failure::new("this check must start and stop the server: use --cmd"))?;
+    let group = ctx.started.ok_or_else(|| {
+        Failure::cannot_run("this check must start and stop the server: use --cmd")
+    })?;
     let line = b"before the restart\n";
     let s = echo_line(ctx, before, line)?;
 
     // The server closes first: killed, its process's sockets are closed by the kernel, which
     // sends our connection a FIN. We answer with our own close, and the server's end of the
     // connection (on its listening port) is left in TIME_WAIT for 60 s.
+    ctx.stopped_the_server.set(true);
     signal_group(group, libc::SIGKILL);
     expect_eof(ctx, &s, line, "after the grader killed the server")?;
     drop(s);
@@ -318,7 +319,7 @@ fn server_socket_of(client: &TcpStream) -> Result<OwnedFd, Failure> {
 
 fn cannot_inspect(call: &str, pid: u32) -> Failure {
     let e = std::io::Error::last_os_error();
-    Failure::new(format!(
+    Failure::cannot_run(format!(
         "cannot inspect the server's socket: {call}(2) on pid {pid} failed: {e}. It needs Linux \
          5.6 or later and ptrace rights over the server (the same user, and under Yama \
          ptrace_scope 1 the grader as its parent: use --cmd; or root)"

@@ -144,6 +144,9 @@ pub struct Ctx {
     /// A server lesson graded with `--cmd`: the command, so that a check can start the server
     /// again itself (lesson 16 restarts it on the same port, and on `[::]`).
     pub server_cmd: Option<String>,
+    /// Set by a check that stops the server itself (lesson 16 kills it to restart it): its end
+    /// is then no crash to report.
+    pub stopped_the_server: std::cell::Cell<bool>,
 }
 
 impl Ctx {
@@ -158,6 +161,7 @@ impl Ctx {
             started: None,
             client_cmd: None,
             server_cmd: None,
+            stopped_the_server: std::cell::Cell::new(false),
         }
     }
 
@@ -195,6 +199,9 @@ impl Ctx {
 pub struct Failure {
     /// What happened, in one sentence: "the reply stopped after 3 of 9 bytes".
     pub what: String,
+    /// The check could not run as asked (it needs `--cmd`, or rights the grader lacks): no
+    /// mistake of the server's, so the report does not blame one.
+    pub cannot_run: bool,
     pub sent: Option<Vec<u8>>,
     pub expected: Option<Vec<u8>>,
     pub received: Option<Vec<u8>>,
@@ -205,6 +212,14 @@ impl Failure {
         Failure {
             what: what.into(),
             ..Default::default()
+        }
+    }
+
+    /// The check could not run here; `what` says why and how to run it.
+    pub fn cannot_run(what: impl Into<String>) -> Self {
+        Failure {
+            cannot_run: true,
+            ..Failure::new(what)
         }
     }
 
@@ -337,7 +352,9 @@ pub fn grade(
                         panic_message(&panic)
                     )))
                 });
-        if let (Err(failure), Some(server)) = (&mut result, &mut server) {
+        if let (Err(failure), Some(server), false) =
+            (&mut result, &mut server, ctx.stopped_the_server.get())
+        {
             if let Some(death) = server.exit_report() {
                 failure.what = format!("{}\n{death}", failure.what);
             }

@@ -83,10 +83,16 @@ pub fn describe_outcome(outcome: &Outcome) -> String {
                 s.push_str(line);
                 s.push('\n');
             }
-            s.push_str(&format!(
-                "        The misconception: {}\n",
-                outcome.misconception
-            ));
+            if failure.cannot_run {
+                s.push_str(
+                    "        (Not a mistake of the server: this check could not run as asked.)\n",
+                );
+            } else {
+                s.push_str(&format!(
+                    "        The misconception: {}\n",
+                    outcome.misconception
+                ));
+            }
             s
         }
     }
