@@ -146,7 +146,14 @@ pub fn starter(lesson: &Lesson) -> Result<(Vec<StarterFile>, Vec<Exercise>), Str
         lib.push_str(&format!("pub mod {};\n", module.name));
         // One file, or every file of a folder module (src/http/mod.rs, src/http/request.rs...).
         for (path, text) in module.files {
-            let (cut_text, found) = cut(text, lesson.number, exercises.len() + 1)
+            // A module's tests may read the lesson's files (`include_str!` from the course's
+            // lessons/ folder); in a starter those sit in src/, next to main.rs.
+            let depth = path.matches('/').count();
+            let text = text.replace(
+                &format!("\"{}lessons/{}/", "../".repeat(depth + 1), lesson.name),
+                &format!("\"{}", "../".repeat(depth)),
+            );
+            let (cut_text, found) = cut(&text, lesson.number, exercises.len() + 1)
                 .map_err(|e| format!("src/{path}: {e}"))?;
             exercises.extend(found);
             files.push(StarterFile {
@@ -219,7 +226,7 @@ clap = {{ version = "4", features = ["derive"] }}
 anyhow = "1"
 mio = {{ version = "1", features = ["os-poll", "net", "os-ext"] }}
 libc = "0.2"
-{ws_deps}
+{ws_deps}{dev_deps}
 [lib]
 name = "netcourse"
 path = "src/lib.rs"
@@ -238,8 +245,29 @@ path = "src/main.rs"
             "sha1 = \"0.10\"\nbase64 = \"0.22\"\n"
         } else {
             ""
+        },
+        // The modules' own property tests, so that `cargo test` works in the starter too.
+        dev_deps = if lesson
+            .modules
+            .iter()
+            .flat_map(|m| m.files)
+            .any(|(_, text)| text.contains("proptest::"))
+        {
+            "\n[dev-dependencies]\nproptest = { version = \"1\", default-features = false, features = [\"std\"] }\n"
+        } else {
+            ""
         }
     )
+}
+
+/// What follows `--` in the command that checks a starter: a server is started on a free
+/// port, a client pointed at the grader, and the DNS server given the grader's zone.
+pub fn check_args(lesson: u32) -> &'static str {
+    match crate::grader::suite(lesson) {
+        Some(suite) if suite.grades_a_client() => "echo {url}",
+        _ if lesson == 15 => "--zone {zone} --addr 127.0.0.1:0",
+        _ => "--addr 127.0.0.1:0",
+    }
 }
 
 fn readme(lesson: &Lesson, exercises: &[Exercise]) -> String {
@@ -255,8 +283,9 @@ fn readme(lesson: &Lesson, exercises: &[Exercise]) -> String {
     }
     s.push_str(&format!(
         "\n## Check your work\n\nFrom the course folder, with this starter in DIR:\n\n```\n\
-         cargo run --bin course -- check {:02} --cmd \"cargo run -q --manifest-path DIR/Cargo.toml -- --addr 127.0.0.1:0\"\n```\n",
-        lesson.number
+         cargo run --bin course -- check {:02} --cmd \"cargo run -q --manifest-path DIR/Cargo.toml -- {}\"\n```\n",
+        lesson.number,
+        check_args(lesson.number)
     ));
     s
 }

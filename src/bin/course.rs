@@ -259,13 +259,7 @@ fn new(lesson: u32, dir: Option<PathBuf>) -> anyhow::Result<()> {
         println!("  {}. {}", i + 1, e.title);
     }
     // A server is started on a free port; a client is started pointed at the grader.
-    let args = match grader::suite(lesson) {
-        Some(suite) if suite.grades_a_client() => "echo {url}",
-        // The DNS server answers for the grader's zone; the grader writes it and fills in
-        // its path.
-        _ if lesson == 15 => "--zone {zone} --addr 127.0.0.1:0",
-        _ => "--addr 127.0.0.1:0",
-    };
+    let args = starter::check_args(lesson);
     println!(
         "\nLook for `todo!()` in {d}/src. Then check your work:\n  \
          cargo run --bin course -- check {lesson:02} --cmd \"cargo run -q --manifest-path {d}/Cargo.toml -- {args}\"\n\
