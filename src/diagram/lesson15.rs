@@ -121,7 +121,11 @@ fn fallback() -> Vec<Step> {
         call(
             RESOLVER,
             SERVER,
-            &format!("00 {:02x} + the same query ({} bytes)", q.len(), q.len()),
+            &format!(
+                "00 {:02x} + the query, a new ID ({} bytes)",
+                q.len(),
+                q.len()
+            ),
         )
         .noted("a 2-byte length prefix, then the message"),
         call(

@@ -147,9 +147,8 @@ impl Header {
     /// The 16 bits of flags: QR, Opcode, AA, TC, RD, RA, Z, RCODE from the top bit down.
     pub fn flags(&self) -> u16 {
         // exercise(15): begin "Write the header's flags: QR, the opcode, AA, TC, RD, RA, Z and RCODE in 16 bits"
-        // hint: QR is the top bit (0x8000); the opcode takes the 4 bits below it (shift by 11);
-        // hint: then AA 0x0400, TC 0x0200, RD 0x0100, RA 0x0080, Z the 3 bits at 0x0070 and the
-        // hint: RCODE the low 4 bits. Mask each value to its width before shifting it in.
+        // hint: QR is the top bit (0x8000); the opcode takes the 4 bits below it (shift by 11).
+        // hint: Then AA 0x0400, TC 0x0200, RD 0x0100, RA 0x0080, Z the 3 bits at 0x0070 and the RCODE the low 4 bits. Mask each value to its width before shifting it in.
         let bit = |on: bool, mask: u16| if on { mask } else { 0 };
         bit(self.qr, 0x8000)
             | (u16::from(self.opcode & 0xf) << 11)
@@ -310,8 +309,10 @@ impl Message {
     }
 
     /// Encode as much as fits in `limit` bytes (at least the header and the question), whole
-    /// RRsets only: RFC 2181 9, "it should set the TC bit ... only if the whole RRset that is
-    /// required ... could not be included". Once one RRset does not fit, nothing after it is
+    /// RRsets only. RFC 2181 9: "The TC bit should be set in responses only when an RRSet is
+    /// required as a part of the response, but could not be included in its entirety"; it
+    /// also allows the partial RRset to be left in, which this encoder does not do (a choice:
+    /// no reply of ours holds part of an RRset). Once one RRset does not fit, nothing after it is
     /// written either, except the OPT record, which is always kept (RFC 6891 7: a truncated
     /// reply still says the server speaks EDNS). Returns the bytes and whether TC was set.
     pub fn encode_within(&self, limit: usize) -> (Vec<u8>, bool) {
@@ -352,9 +353,8 @@ impl Message {
                     opts_written += rrset.len();
                 } else if e.out.len() > budget {
                     // exercise(15): begin "Truncate at a record boundary: undo the RRset that did not fit, set TC, stop"
-                    // hint: `mark` remembers the output length and the compression table before
-                    // hint: this RRset; `e.rollback(mark)` puts both back. Then TC, and no more
-                    // hint: records in this or any later section (the OPT is written after the loop).
+                    // hint: `mark` remembers the output length and the compression table before this RRset; `e.rollback(mark)` puts both back.
+                    // hint: Then set TC, and write no more records in this or any later section (the OPT is written after the loop).
                     e.rollback(mark);
                     truncated = true;
                     break 'sections;

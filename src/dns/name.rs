@@ -161,14 +161,10 @@ impl fmt::Display for Name {
 /// name).
 pub fn read_name(msg: &[u8], start: usize) -> Result<(Name, usize), DnsError> {
     // exercise(15): begin "Read a name: labels, the root's zero byte, and compression pointers (backward only, bounded, counted)"
-    // hint: a length byte's top two bits say what it is: 00 a label of that many bytes (0 is
-    // hint: the root, the end), 11 a pointer whose other 14 bits and the next byte are an offset
-    // hint: from the start of the message, 01 and 10 are reserved (an error).
-    // hint: before reading any byte, check it is there: `msg.get(pos)` returns None past the end.
-    // hint: a pointer must go back before the first byte of the run of labels you are reading
-    // hint: (not just before itself: labels from the target could lead back to the pointer).
-    // hint: count the name's wire length as you go (each label 1 + its length, the root 1) and
-    // hint: stop at 255; count the pointers and stop at MAX_POINTERS.
+    // hint: A length byte's top two bits say what it is: 00 a label of that many bytes (0 is the root, the end), 11 a pointer whose other 14 bits and the next byte are an offset from the start of the message, 01 and 10 are reserved (an error).
+    // hint: Before reading any byte, check it is there: `msg.get(pos)` returns None past the end.
+    // hint: A pointer must go back before the first byte of the run of labels you are reading (not just before itself: labels from the target could lead back to the pointer).
+    // hint: Count the name's wire length as you go (each label 1 + its length, the root 1) and stop at 255; count the pointers and stop at MAX_POINTERS.
     let mut labels = Vec::new();
     let mut pos = start;
     // Where the labels being read began: a pointer must point before it.

@@ -5,8 +5,10 @@
 //! name) and trusts what comes back, so what it checks before believing a datagram is the
 //! whole of its defence. Anyone on the path, and anyone who can guess, can send it a datagram
 //! that looks like a reply: RFC 5452 ("Measures for Making DNS More Resilient against Forged
-//! Answers") lists what a reply must match, "the question section ... the ID field ... the
-//! source and destination IP addresses and port numbers". The sockets check the addresses
+//! Answers") section 3 accepts a reply only if its question "is equivalent to that of a
+//! question packet currently waiting for a response", its ID matches, it "comes from the same
+//! network address to which the question was sent" and it "comes in on the same network
+//! address, including port number, from which the question was sent". The sockets check the addresses
 //! (a `connect()`ed UDP socket only receives from its peer) and the port (a random one, from
 //! the kernel); this file checks the rest:
 //!
@@ -14,9 +16,10 @@
 //! - QR set: it is a response;
 //! - the question: the same name (ignoring case), type and class.
 //!
-//! A datagram that fails a check is ignored, not fatal: RFC 5452 9.1 says a resolver should
-//! keep waiting for the real answer, or an attacker's junk would be a cheap way to make
-//! lookups fail. Over TCP the connection is ours alone, so a mismatch there is an error.
+//! A datagram that fails a check is ignored, not fatal. RFC 5452 9.1 says only that "a
+//! mismatch and the response MUST be considered invalid"; this resolver drops it and keeps
+//! waiting for the real answer until its timeout, or an attacker's junk would be a cheap way to
+//! make lookups fail. Over TCP the connection is ours alone, so a mismatch there is an error.
 //!
 //! Then the reply itself: TC set means ask again over TCP ([`Step::RetryOverTcp`]); an RCODE
 //! other than NOERROR ends the lookup; and an answer that ends in a CNAME whose target it

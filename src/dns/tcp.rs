@@ -37,9 +37,8 @@ impl Deframer {
     /// The next whole message, without its length prefix, or `None` until more bytes come.
     pub fn next_message(&mut self) -> Option<Vec<u8>> {
         // exercise(15): begin "Take one length-prefixed message out of the buffer, or None if it has not all arrived"
-        // hint: the first 2 bytes (once there are 2) are the length, big-endian; the message is
-        // hint: complete when 2 + length bytes are buffered. Take it out with `drain` and leave
-        // hint: the rest, which may be the start of the next message.
+        // hint: The first 2 bytes (once there are 2) are the length, big-endian; the message is complete when 2 + length bytes are buffered.
+        // hint: Take it out with `drain` and leave the rest, which may be the start of the next message.
         let len = u16::from_be_bytes([*self.buf.first()?, *self.buf.get(1)?]) as usize;
         if self.buf.len() < 2 + len {
             return None;
