@@ -53,11 +53,13 @@ done
 # Each (scenario, server) pair runs ROUNDS times, the servers taking turns; the tables show the
 # median run (by messages/s) and the range. Other programs on this 2-core machine (builds, tests)
 # disturb single runs a lot; the load average at the start is printed with the results.
+# WS_BENCH_ROUNDS=N takes more runs per pair (steadier medians on a noisy machine, slower).
 if [[ $QUICK == 1 ]]; then
     WARMUP=0.2 DURATION=0.7 ROUNDS=1 IDLE=2000
 else
     WARMUP=0.3 DURATION=1 ROUNDS=5 IDLE=10000
 fi
+ROUNDS=${WS_BENCH_ROUNDS:-$ROUNDS}
 
 if [[ $BUILD == 1 ]]; then
     cargo build --release --quiet -p ws-bench
