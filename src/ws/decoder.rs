@@ -78,6 +78,9 @@ pub enum Chunk<'a> {
     /// Payload bytes as they were on the wire (never empty).
     Payload(Payload<'a>),
     End,
+    /// A whole frame, header and payload, when the input holds all of it
+    /// ([`FrameDecoder::decode_frame`] only): the three steps above in one.
+    Frame(FrameHeader, Payload<'a>),
 }
 
 /// A piece of a frame's payload, lent from the caller's buffer, still masked.
@@ -113,6 +116,7 @@ impl Chunk<'_> {
                 FrameEvent::Payload(bytes)
             }
             Chunk::End => FrameEvent::End,
+            Chunk::Frame(..) => unreachable!("next() decodes step by step"),
         }
     }
 }
@@ -230,6 +234,32 @@ impl FrameDecoder {
             self.state = State::Failed(e.clone());
         }
         result
+    }
+
+    /// [`FrameDecoder::decode`], except that a frame whose header and payload are both in
+    /// `input` comes out whole, as one [`Chunk::Frame`]: the common case (a small frame in one
+    /// read) in one call instead of three.
+    pub fn decode_frame<'a>(
+        &mut self,
+        input: &'a [u8],
+    ) -> Result<(usize, Option<Chunk<'a>>), WsError> {
+        let whole = matches!(self.state, State::Header) && self.head_len == 0;
+        if whole {
+            if let Some((header, len)) = parse_header(input, &self.config).inspect_err(|e| {
+                self.state = State::Failed(e.clone());
+            })? {
+                // Never more than `input` holds, so the cast to usize cannot truncate.
+                if let Some(wire) = input[len..].get(..header.payload_len as usize) {
+                    let piece = Payload {
+                        wire,
+                        mask: header.mask,
+                        offset: 0,
+                    };
+                    return Ok((len + wire.len(), Some(Chunk::Frame(header, piece))));
+                }
+            }
+        }
+        self.decode(input)
     }
 
     fn step<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Option<Chunk<'a>>), WsError> {
@@ -568,15 +598,31 @@ mod tests {
         assert!(decoder.buf.capacity() <= KEEP_CAPACITY);
     }
 
-    /// Events from `decode`, fed `pieces` one after the other, in their owned form.
-    fn decode_in_pieces(pieces: &[&[u8]]) -> Vec<FrameEvent> {
+    /// Events from `decode` (or `decode_frame`, with whole frames taken apart), fed `pieces`
+    /// one after the other, in their owned form.
+    fn decode_in_pieces(pieces: &[&[u8]], whole: bool) -> Vec<FrameEvent> {
         let mut decoder = FrameDecoder::new(DecoderConfig::new(Role::Server));
         let mut events = Vec::new();
         for piece in pieces {
             let mut input = *piece;
-            while let (used, Some(chunk)) = decoder.decode(input).unwrap() {
+            loop {
+                let (used, chunk) = if whole {
+                    decoder.decode_frame(input).unwrap()
+                } else {
+                    decoder.decode(input).unwrap()
+                };
                 input = &input[used..];
-                events.push(chunk.into_event());
+                match chunk {
+                    None => break,
+                    Some(Chunk::Frame(header, piece)) => {
+                        events.push(FrameEvent::Header(header));
+                        if !piece.wire.is_empty() {
+                            events.push(Chunk::Payload(piece).into_event());
+                        }
+                        events.push(FrameEvent::End);
+                    }
+                    Some(chunk) => events.push(chunk.into_event()),
+                }
             }
             assert!(
                 decoder.buffered() < MAX_HEADER,
@@ -610,14 +656,17 @@ mod tests {
             out
         };
         let expected = joined(whole.events);
-        assert_eq!(joined(decode_in_pieces(&[&wire])), expected);
-        for cut in 0..=wire.len().min(400) {
-            let (a, b) = wire.split_at(cut);
-            assert_eq!(joined(decode_in_pieces(&[a, b])), expected, "cut at {cut}");
+        for frames in [false, true] {
+            assert_eq!(joined(decode_in_pieces(&[&wire], frames)), expected);
+            for cut in 0..=wire.len().min(400) {
+                let (a, b) = wire.split_at(cut);
+                let got = joined(decode_in_pieces(&[a, b], frames));
+                assert_eq!(got, expected, "cut at {cut}, whole frames {frames}");
+            }
         }
         let bytes: Vec<&[u8]> = wire.chunks(1).collect();
         assert_eq!(
-            joined(decode_in_pieces(&bytes)),
+            joined(decode_in_pieces(&bytes, true)),
             expected,
             "one byte at a time"
         );

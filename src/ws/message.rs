@@ -109,6 +109,13 @@ impl Assembler {
                 Ok(None)
             }
             Chunk::End => self.end_frame(),
+            Chunk::Frame(header, piece) => {
+                self.start_frame(&header)?;
+                if !piece.wire.is_empty() {
+                    self.payload(&piece)?;
+                }
+                self.end_frame()
+            }
         }
     }
 
@@ -295,7 +302,7 @@ impl MessageReader {
     /// `next`, up to the first error or Close.
     pub fn push(&mut self, mut bytes: &[u8]) {
         while self.failed.is_none() && !self.closed {
-            match self.decoder.decode(bytes) {
+            match self.decoder.decode_frame(bytes) {
                 Ok((_, None)) => return, // all used; a partial header may be kept
                 Ok((used, Some(chunk))) => {
                     bytes = &bytes[used..];
