@@ -34,6 +34,7 @@ mod lesson12;
 mod lesson15;
 mod lesson16;
 pub mod procfs;
+pub mod progress;
 mod report;
 mod server;
 pub mod wire;
