@@ -49,8 +49,8 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::io::{self, Read, Write};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +67,10 @@ pub type UdpId = usize;
 /// `scripts/bench.sh`: a flooding chat client left ten others 2,018 round trips in 5 s with 4
 /// reads per turn, 174,116 with 1.) Reading "until WouldBlock" then spans several turns.
 pub const READS_PER_TURN: usize = 1;
+
+/// From this size a buffer handed to [`Cx::send_owned`] behind queued bytes is queued as it
+/// is (written with writev(2)); a smaller one costs less to copy than to write apart.
+pub const OWNED_MIN: usize = 4096;
 
 /// How many datagrams one UDP socket gets per turn before the connections have theirs. A
 /// datagram is one message where one TCP read may bring hundreds, so a UDP socket gets more
@@ -176,6 +180,10 @@ struct Conn {
     /// Bytes queued for the peer; `out[written..]` is still to be sent. Freed when drained.
     out: Vec<u8>,
     written: usize,
+    /// Buffers queued after `out`, handed over whole by [`Cx::send_owned`] (a large echo's
+    /// payload): written with `out` in one writev(2) instead of being copied into it.
+    more: VecDeque<Vec<u8>>,
+    more_len: usize,
     /// Is WRITABLE registered right now?
     want_write: bool,
     /// In `Core::dirty`: to be flushed after the current callback.
@@ -205,7 +213,27 @@ struct Conn {
 
 impl Conn {
     fn queued(&self) -> usize {
-        self.out.len() - self.written
+        self.out.len() - self.written + self.more_len
+    }
+
+    /// `n` bytes were written: move past them, through `out` and then the buffers after it
+    /// (each one done goes back to the pool).
+    fn advance(&mut self, mut n: usize, spare: &mut BufferPool) {
+        loop {
+            let left = self.out.len() - self.written;
+            if n < left {
+                self.written += n;
+                return;
+            }
+            n -= left;
+            let Some(next) = self.more.pop_front() else {
+                self.written = self.out.len();
+                return;
+            };
+            self.more_len -= next.len();
+            spare.put(std::mem::replace(&mut self.out, next));
+            self.written = 0;
+        }
     }
 }
 
@@ -320,10 +348,15 @@ impl Cx<'_> {
             self.core.dead.push((conn, Closed::TooSlow));
             return false;
         }
-        if c.out.capacity() == 0 {
-            c.out = self.core.spare.take();
+        if let Some(last) = c.more.back_mut() {
+            last.extend_from_slice(bytes); // after the buffers handed over whole
+            c.more_len += bytes.len();
+        } else {
+            if c.out.capacity() == 0 {
+                c.out = self.core.spare.take();
+            }
+            c.out.extend_from_slice(bytes);
         }
-        c.out.extend_from_slice(bytes);
         if !c.dirty {
             c.dirty = true;
             self.core.dirty.push(conn);
@@ -346,18 +379,27 @@ impl Cx<'_> {
     }
 
     /// [`Cx::send`] for bytes the service already holds in a `Vec` of its own (a WebSocket
-    /// connection's output): when nothing is queued for `conn`, the loop takes the buffer as
-    /// its queue instead of copying it, so a 16 MiB echo is not copied once more on its way
-    /// to write(2).
+    /// connection's output): the loop takes the buffer instead of copying it, so a 16 MiB echo
+    /// is not copied once more on its way to the kernel. When nothing is queued the buffer
+    /// becomes the queue; behind queued bytes, a large buffer (from [`OWNED_MIN`] bytes) is
+    /// queued as it is, and the two go out in one writev(2); a small one is copied.
     pub fn send_owned(&mut self, conn: ConnId, bytes: Vec<u8>) -> bool {
+        let max = self.core.config.max_output;
         match self.core.conns.get_mut(conn).and_then(Option::as_mut) {
-            Some(c) if c.closing.is_none() && c.queued() == 0 && !bytes.is_empty() => {
-                if bytes.len() > self.core.config.max_output {
-                    return self.send(conn, &bytes); // the slow-consumer rule decides
+            Some(c)
+                if c.closing.is_none()
+                    && !bytes.is_empty()
+                    && c.queued() + bytes.len() <= max
+                    && (c.queued() == 0 || bytes.len() >= OWNED_MIN) =>
+            {
+                if c.queued() == 0 {
+                    let old = std::mem::replace(&mut c.out, bytes);
+                    self.core.spare.put(old);
+                    c.written = 0;
+                } else {
+                    c.more_len += bytes.len();
+                    c.more.push_back(bytes);
                 }
-                let old = std::mem::replace(&mut c.out, bytes);
-                self.core.spare.put(old);
-                c.written = 0;
                 if !c.dirty {
                     c.dirty = true;
                     self.core.dirty.push(conn);
@@ -834,6 +876,8 @@ impl EventLoop {
                 stream,
                 out: Vec::new(),
                 written: 0,
+                more: VecDeque::new(),
+                more_len: 0,
                 want_write: false,
                 dirty: false,
                 read_turn: 0,
@@ -1075,14 +1119,28 @@ impl EventLoop {
         };
         c.dirty = false;
         let had_backlog = c.want_write;
-        while c.written < c.out.len() {
-            match c.stream.write(&c.out[c.written..]) {
+        while c.queued() > 0 {
+            let result = if c.more.is_empty() {
+                c.stream.write(&c.out[c.written..])
+            } else {
+                // Several buffers queued: one writev(2) takes them all (up to 8), no copy.
+                let mut slices = [IoSlice::new(&[]); 8];
+                slices[0] = IoSlice::new(&c.out[c.written..]);
+                let mut k = 1;
+                for (slot, buffer) in slices[1..].iter_mut().zip(&c.more) {
+                    *slot = IoSlice::new(buffer);
+                    k += 1;
+                }
+                c.stream.write_vectored(&slices[..k])
+            };
+            match result {
                 Ok(n) => {
                     trace.log(format_args!(
-                        "conn {conn}: write({} bytes) = {n}",
-                        c.out.len() - c.written
+                        "conn {conn}: {}({} bytes) = {n}",
+                        if c.more.is_empty() { "write" } else { "writev" },
+                        c.queued()
                     ));
-                    c.written += n;
+                    c.advance(n, &mut self.core.spare);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1099,7 +1157,7 @@ impl EventLoop {
             // memory, and the next connection with something to send reuses it.
             self.core.spare.put(std::mem::take(&mut c.out));
             c.written = 0;
-        } else if c.written * 2 >= c.out.len() {
+        } else if c.more.is_empty() && c.written * 2 >= c.out.len() {
             // Mostly written: drop the written part, so a queue that never quite empties
             // does not keep growing.
             c.out.drain(..c.written);
@@ -1395,6 +1453,46 @@ mod tests {
         let mut back = Vec::new();
         (&s).read_to_end(&mut back).unwrap();
         assert_eq!(back.len(), sent);
+        stop.stop();
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn buffers_handed_over_whole_go_out_in_order_with_what_is_copied() {
+        /// For each byte: a small copied head, a large buffer handed over, a small tail, and a
+        /// small buffer handed over (copied, being small).
+        struct Segments;
+        fn pattern(seed: u8, len: usize) -> Vec<u8> {
+            (0..len)
+                .map(|i| seed.wrapping_add((i % 251) as u8))
+                .collect()
+        }
+        impl Service for Segments {
+            fn on_data(&mut self, cx: &mut Cx<'_>, conn: ConnId, data: &[u8]) {
+                for &b in data {
+                    cx.send(conn, &[b'<', b]);
+                    cx.send_owned(conn, pattern(b, 300_000));
+                    cx.send(conn, b">");
+                    cx.send_owned(conn, pattern(b, 100));
+                }
+            }
+        }
+        let (tcp, _udp, stop, thread) = start(Segments, Config::default());
+        let mut s = StdStream::connect(tcp).unwrap();
+        s.write_all(&[7, 9]).unwrap();
+        let mut expected = Vec::new();
+        for b in [7u8, 9] {
+            expected.extend([b'<', b]);
+            expected.extend(pattern(b, 300_000));
+            expected.push(b'>');
+            expected.extend(pattern(b, 100));
+        }
+        let mut got = vec![0u8; expected.len()];
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // Read slowly at first, so that the kernel takes part of a buffer at a time.
+        std::thread::sleep(Duration::from_millis(100));
+        s.read_exact(&mut got).unwrap();
+        assert!(got == expected, "the bytes came out of order or incomplete");
         stop.stop();
         thread.join().unwrap();
     }
