@@ -156,16 +156,16 @@ impl Ws {
     fn serve(&mut self, now: Instant, trace: Trace, peer: SocketAddr) -> Vec<String> {
         let mut said: Vec<String> = Vec::new();
         // exercise: begin "Serve the messages: echo them, or hand chat lines to the room"
-        // hint: `self.conn.poll_event()` until `None`. On /echo a `Event::Text(t)` goes back with `self.conn.send_text(&t)` and a `Event::Binary(b)` with `send_binary(&b)`.
+        // hint: `self.conn.poll_event()` until `None`. On /echo a `Event::Text(t)` goes back with `self.conn.send_text(&t)` and a `Event::Binary(b)` with `send_binary(&b)` (or `send_text_owned(t)` / `send_binary_owned(b)`, which queue a long message's own buffer instead of copying it).
         // hint: On /chat, push `format!("{name}: {t}")` to `said`: the caller delivers it to the room once this connection's own output is out. A binary message is not chat: `self.conn.close(1003, "...", now)`.
         // hint: Pings are answered by the core itself (the pong is already queued); `Event::Close` and `Event::Failed` only need tracing: the core queued the answer and says when to close the TCP connection.
         while let Some(event) = self.conn.poll_event() {
             match (event, &self.route) {
                 (Event::Text(text), Route::Echo) => {
-                    self.conn.send_text(&text);
+                    self.conn.send_text_owned(text);
                 }
                 (Event::Binary(data), Route::Echo) => {
-                    self.conn.send_binary(&data);
+                    self.conn.send_binary_owned(data);
                 }
                 (Event::Text(text), Route::Chat { name, .. }) => {
                     said.push(format!("{name}: {text}"))
@@ -464,16 +464,19 @@ impl WsServer {
         let unused = ws.conn.lend_buffer(cx.spare_buffer());
         cx.recycle(unused);
         let said = ws.serve(cx.now(), trace, *peer);
-        let out = ws.conn.take_output();
-        if out.is_empty() {
-            cx.recycle(out);
-        } else {
-            if let Some(frames) = ws.frames_out.as_mut() {
+        // Handed over, not copied: an echo can be 16 MiB. A long echo comes out as its header
+        // (in the lent buffer) and then the message's own buffer, which the loop writes with
+        // one writev(2).
+        let frames_out = &mut ws.frames_out;
+        ws.conn.drain_output(|out| {
+            if out.is_empty() {
+                return cx.recycle(out);
+            }
+            if let Some(frames) = frames_out.as_mut() {
                 frames.trace(trace, peer, Dir::Out, &out);
             }
-            // Handed over, not copied: an echo can be 16 MiB.
             cx.send_owned(id, out);
-        }
+        });
         if ws.conn.should_close_tcp() {
             cx.close(id);
         } else if let Some(at) = ws.conn.poll_timeout() {

@@ -36,11 +36,16 @@
 
 use super::close::{close_payload, CloseFrame, NO_STATUS};
 use super::error::{Code, ErrorKind, WsError};
-use super::frame::{encode_frame_into, Opcode, MAX_CONTROL_PAYLOAD};
+use super::frame::{encode_frame_into, FrameHeader, Opcode, MAX_CONTROL_PAYLOAD};
+use super::mask::apply_mask;
 use super::message::{Message, MessageReader};
 use super::{Limits, Role};
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
+
+/// From this size the `*_owned` sends queue a payload as it is instead of copying it.
+const OWNED_MIN: usize = 4096;
 
 /// Where a client's masking keys come from: 4 bytes from a strong random source per call
 /// (RFC 6455 5.3: "the masking key MUST be derived from a strong source of entropy").
@@ -108,6 +113,9 @@ pub struct Connection {
     config: Config,
     reader: MessageReader,
     state: State,
+    /// Output that goes before `out`: buffers handed over whole by the `*_owned` sends (a
+    /// frame's header, then its payload), so that a large payload is not copied.
+    parts: VecDeque<Vec<u8>>,
     out: Vec<u8>,
     masks: Option<MaskKeys>,
     /// When bytes last arrived from the peer.
@@ -125,7 +133,7 @@ impl fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("role", &self.role)
             .field("state", &self.state)
-            .field("queued", &self.out.len())
+            .field("queued", &self.queued())
             .field("close_tcp", &self.close_tcp)
             .finish_non_exhaustive()
     }
@@ -148,6 +156,7 @@ impl Connection {
             reader: MessageReader::new(role, config.limits.clone()),
             config,
             state: State::Open,
+            parts: VecDeque::new(),
             out: Vec::new(),
             masks,
             last_heard: now,
@@ -265,10 +274,24 @@ impl Connection {
     /// Everything to write to the socket, in order. Handing out the answer to the peer's Close
     /// completes the closing handshake.
     pub fn take_output(&mut self) -> Vec<u8> {
+        let mut all: Option<Vec<u8>> = None;
+        self.drain_output(|part| match &mut all {
+            None => all = Some(part), // the usual case, one buffer: handed over as it is
+            Some(all) => all.extend_from_slice(&part),
+        });
+        all.unwrap_or_default()
+    }
+
+    /// [`Connection::take_output`] without joining: each buffer in order (the lent buffer
+    /// last, possibly empty), for a driver that can queue buffers whole (`Cx::send_owned`).
+    pub fn drain_output(&mut self, mut write: impl FnMut(Vec<u8>)) {
         if self.state == State::CloseReceived {
             self.closed_cleanly(self.last_heard);
         }
-        std::mem::take(&mut self.out)
+        while let Some(part) = self.parts.pop_front() {
+            write(part);
+        }
+        write(std::mem::take(&mut self.out));
     }
 
     /// Lend the connection an empty buffer to encode its next frames into (a driver's pooled
@@ -277,7 +300,7 @@ impl Connection {
     /// the buffer the connection has; the one not taken is returned. The driver gets the lent
     /// buffer back from [`Connection::take_output`], with the output in it (or empty).
     pub fn lend_buffer(&mut self, mut buffer: Vec<u8>) -> Vec<u8> {
-        if self.out.is_empty() && buffer.capacity() > self.out.capacity() {
+        if self.queued() == 0 && buffer.capacity() > self.out.capacity() {
             buffer.clear();
             std::mem::swap(&mut self.out, &mut buffer);
         }
@@ -286,7 +309,7 @@ impl Connection {
 
     /// Bytes queued and not yet taken.
     pub fn queued(&self) -> usize {
-        self.out.len()
+        self.parts.iter().map(Vec::len).sum::<usize>() + self.out.len()
     }
 
     /// Whether the driver should close the TCP connection (after writing what is queued).
@@ -331,6 +354,44 @@ impl Connection {
             return false;
         }
         self.write_frame(opcode, payload);
+        true
+    }
+
+    /// [`Connection::send_text`] taking the text itself: a long one is queued as it is, behind
+    /// its frame header, instead of being copied (see [`Connection::drain_output`]).
+    pub fn send_text_owned(&mut self, text: String) -> bool {
+        self.send_data_owned(Opcode::Text, text.into_bytes())
+    }
+
+    /// [`Connection::send_binary`] taking the bytes themselves (an echo sends back the buffer
+    /// the message arrived in).
+    pub fn send_binary_owned(&mut self, data: Vec<u8>) -> bool {
+        self.send_data_owned(Opcode::Binary, data)
+    }
+
+    fn send_data_owned(&mut self, opcode: Opcode, mut payload: Vec<u8>) -> bool {
+        if self.state != State::Open {
+            return false;
+        }
+        if payload.len() < OWNED_MIN {
+            // Cheaper to copy than to queue apart.
+            self.write_frame(opcode, &payload);
+            return true;
+        }
+        let mask = self.masks.as_mut().map(|next_key| next_key());
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        header.encode_into(&mut self.out);
+        if let Some(key) = mask {
+            apply_mask(&mut payload, key, 0); // ours now: masked in place
+        }
+        self.parts.push_back(std::mem::take(&mut self.out));
+        self.parts.push_back(payload);
         true
     }
 
@@ -482,6 +543,35 @@ mod tests {
         c.send_text("queued");
         let refused = c.lend_buffer(Vec::with_capacity(1 << 16));
         assert_eq!(refused.capacity(), 1 << 16);
+    }
+
+    #[test]
+    fn a_long_payload_is_queued_whole_behind_its_header_and_in_order() {
+        let (mut c, t0) = server();
+        c.receive(&from_client(Opcode::Ping, b"p"), t0);
+        assert_eq!(events(&mut c), [Event::Ping(b"p".to_vec())]);
+        let big = vec![7u8; 70_000];
+        let address = big.as_ptr();
+        assert!(c.send_binary_owned(big));
+        assert!(c.send_text_owned("after".into())); // short: copied
+        let mut parts = Vec::new();
+        c.drain_output(|part| parts.push(part));
+        assert!(
+            parts.iter().any(|p| p.as_ptr() == address),
+            "the payload's own buffer"
+        );
+        let wire: Vec<u8> = parts.concat();
+        let read_back = parse_messages(Role::Client, &wire);
+        assert_eq!(read_back.error, None);
+        assert_eq!(
+            read_back.messages,
+            [
+                Message::Pong(b"p".to_vec()),
+                Message::Binary(vec![7u8; 70_000]),
+                Message::Text("after".into())
+            ]
+        );
+        assert_eq!(c.queued(), 0);
     }
 
     #[test]
