@@ -1108,6 +1108,7 @@ impl EventLoop {
     fn flush(&mut self, service: &mut impl Service, conn: ConnId, now: Instant) {
         // exercise(05): begin "Write what is queued; want WRITABLE only while something is left"
         // hint: Write c.out[c.written..] until it is all written or write() says WouldBlock; the kernel may take any part of it.
+        // hint: c.more holds buffers queued after c.out by send_owned (lesson 05's echo never has any): write them too, in order (write_vectored takes several at once), and let c.advance(n, &mut self.core.spare) move past the n bytes the kernel took.
         // hint: Drained: take c.out away (into self.core.spare, the shared pool, or just replace it with Vec::new()) so an idle connection holds no buffer.
         // hint: Register READABLE | WRITABLE (registry.reregister) only while bytes are queued, READABLE alone once drained: a socket is nearly always writable, and asking for WRITABLE then wakes the loop for nothing.
         // hint: Backpressure: set c.paused while more than config.pause_reading_above bytes are queued; when it clears, push conn onto still_readable (bytes may have waited).
