@@ -8,31 +8,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn course(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_course"))
-        .args(args)
-        .env("NETCOURSE_HOME", home)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("course runs")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::cli::{course, scratch, text};
 
 /// Every file under `dir`, as (path relative to `dir`, bytes).
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod cli;
+
 use netcourse::grader::{self, Listener, Options, Report, Target};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
