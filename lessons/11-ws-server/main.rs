@@ -477,6 +477,9 @@ impl WsServer {
             }
             cx.send_owned(id, out);
         });
+        // A message echoed by copy left its buffer with the connection: back to the pool, so
+        // that an idle connection keeps none.
+        cx.recycle(ws.conn.take_message_buffer());
         if ws.conn.should_close_tcp() {
             cx.close(id);
         } else if let Some(at) = ws.conn.poll_timeout() {
@@ -635,6 +638,10 @@ impl Service for WsServer {
                 if let Some(frames) = ws.frames_in.as_mut() {
                     frames.trace(trace, &c.peer, Dir::In, data);
                 }
+                // A buffer from the loop's pool for the messages of this read to be unmasked
+                // into; `pump` gives it back. An echo allocates nothing per message.
+                let unused = ws.conn.lend_message_buffer(cx.spare_buffer());
+                cx.recycle(unused);
                 ws.conn.receive(data, cx.now());
                 self.pump(cx, id);
             }

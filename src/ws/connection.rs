@@ -307,6 +307,22 @@ impl Connection {
         buffer
     }
 
+    /// Lend the connection an empty buffer for the next message it receives to be unmasked
+    /// into, before [`Connection::receive`]: with [`Connection::lend_buffer`], what lets a driver
+    /// serve messages without allocating. The larger of it and the one the connection keeps is
+    /// kept; the other is returned. A message sent back with a `*_owned` send that copies it
+    /// (under [`OWNED_MIN`]) leaves its buffer for the next message too. Take it back with
+    /// [`Connection::take_message_buffer`] once the batch is served.
+    pub fn lend_message_buffer(&mut self, buffer: Vec<u8>) -> Vec<u8> {
+        self.reader.give_buffer(buffer)
+    }
+
+    /// The buffer kept for the next message (empty if none), for the driver's pool: an idle
+    /// connection then keeps no buffer at all.
+    pub fn take_message_buffer(&mut self) -> Vec<u8> {
+        self.reader.take_buffer()
+    }
+
     /// Bytes queued and not yet taken.
     pub fn queued(&self) -> usize {
         self.parts.iter().map(Vec::len).sum::<usize>() + self.out.len()
@@ -374,8 +390,9 @@ impl Connection {
             return false;
         }
         if payload.len() < OWNED_MIN {
-            // Cheaper to copy than to queue apart.
+            // Cheaper to copy than to queue apart; the buffer then serves the next message.
             self.write_frame(opcode, &payload);
+            self.reader.give_buffer(payload); // the smaller of the two is dropped
             return true;
         }
         let mask = self.masks.as_mut().map(|next_key| next_key());
@@ -543,6 +560,42 @@ mod tests {
         c.send_text("queued");
         let refused = c.lend_buffer(Vec::with_capacity(1 << 16));
         assert_eq!(refused.capacity(), 1 << 16);
+    }
+
+    #[test]
+    fn messages_are_unmasked_into_the_lent_buffer_and_an_echo_by_copy_returns_it() {
+        let (mut c, t0) = server();
+        let lent = Vec::with_capacity(4096);
+        let address = lent.as_ptr();
+        assert_eq!(c.lend_message_buffer(lent).capacity(), 0);
+        // A smaller buffer is not taken: the larger one is kept.
+        assert_eq!(c.lend_message_buffer(Vec::with_capacity(8)).capacity(), 8);
+        c.receive(&from_client(Opcode::Binary, b"echo me"), t0);
+        let Some(Event::Binary(data)) = c.poll_event() else {
+            panic!("expected the binary message");
+        };
+        assert_eq!(data, b"echo me");
+        assert_eq!(data.as_ptr(), address, "unmasked into the lent buffer");
+        assert_eq!(c.take_message_buffer().capacity(), 0, "lent to the message");
+        // Echoed by copy (short), the message's buffer stays for the next message ...
+        assert!(c.send_binary_owned(data));
+        assert_eq!(
+            sent_by_server(&mut c),
+            [Message::Binary(b"echo me".to_vec())]
+        );
+        c.receive(&from_client(Opcode::Text, b"next"), t0);
+        let Some(Event::Text(text)) = c.poll_event() else {
+            panic!("expected the text message");
+        };
+        assert_eq!((text.as_str(), text.as_ptr()), ("next", address));
+        // ... until the driver takes it back (to its pool: an idle connection keeps none).
+        assert!(c.send_text_owned(text));
+        let back = c.take_message_buffer();
+        assert_eq!((back.as_ptr(), back.len()), (address, 0));
+        assert_eq!(c.take_message_buffer().capacity(), 0);
+        // With none lent, a message gets a buffer of its own.
+        c.receive(&from_client(Opcode::Binary, b"own"), t0);
+        assert_eq!(events(&mut c), [Event::Binary(b"own".to_vec())]);
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub struct Assembler {
     limits: Limits,
     message: Option<Partial>,
     current: Current,
+    /// An empty buffer for the next message to be unmasked into (capacity 0: none), given by
+    /// [`Assembler::give_buffer`]: an echo server gives back each message it has copied out,
+    /// so the next one needs no allocation.
+    spare: Vec<u8>,
 }
 
 impl Assembler {
@@ -81,7 +85,24 @@ impl Assembler {
             limits,
             message: None,
             current: Current::None,
+            spare: Vec::new(),
         }
+    }
+
+    /// A buffer for the next message's payload to be unmasked into, instead of a new one. The
+    /// larger of it and the one already kept is kept; the other is returned.
+    pub fn give_buffer(&mut self, mut buffer: Vec<u8>) -> Vec<u8> {
+        if buffer.capacity() > self.spare.capacity() {
+            buffer.clear();
+            std::mem::swap(&mut self.spare, &mut buffer);
+        }
+        buffer
+    }
+
+    /// The buffer kept for the next message, if any (an empty `Vec` if not): a driver takes it
+    /// back when the connection goes idle, so that an idle connection holds none.
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.spare)
     }
 
     /// Take one frame event; a message when one is complete.
@@ -155,7 +176,7 @@ impl Assembler {
             (None, _) => {
                 self.message = Some(Partial {
                     opcode,
-                    data: Vec::new(),
+                    data: std::mem::take(&mut self.spare), // empty; no allocation yet
                     utf8: (opcode == Opcode::Text).then(Utf8Validator::new),
                     fragments: 0,
                 })
@@ -318,6 +339,16 @@ impl MessageReader {
                 Err(e) => self.failed = Some(e),
             }
         }
+    }
+
+    /// See [`Assembler::give_buffer`].
+    pub fn give_buffer(&mut self, buffer: Vec<u8>) -> Vec<u8> {
+        self.assembler.give_buffer(buffer)
+    }
+
+    /// See [`Assembler::take_buffer`].
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        self.assembler.take_buffer()
     }
 
     /// Bytes pushed and not yet part of a message or a frame: a partial header.
