@@ -17,10 +17,17 @@
 # shared machine spreads over all three rather than landing on one. ws-load measures, over the
 # same window after its warm-up (see ROUNDS below):
 #   - messages/s (echoes received and verified);
-#   - the server's user and system CPU time per message (/proc/PID/stat utime and stime: every
-#     thread, in 10 ms ticks, so a 3 s window at one core is good to about 0.3%);
-#   - the server's system calls per message (perf stat -e raw_syscalls:sys_enter -p PID, switched
-#     on and off through perf's control pipe at the window's edges), with the main calls by name.
+#   - the server's user and system CPU time per message, by sampling (perf record -e cpu-clock
+#     -p PID, one sample per 100 µs of the server's CPU time, each counted as user or kernel by
+#     where it landed). Not /proc/PID/stat: the kernel splits a process's time into user and
+#     system at its timer ticks, 250 a second here, so a one-second run that spends 8% of its
+#     time in user space rests on about 20 ticks, give or take 22%; 10,000 samples a second
+#     bring that to about 3.5% per run. The tick figures are kept in the RESULT lines
+#     (tick_user_us, tick_sys_us) for comparison;
+#   - the server's system calls per message (perf stat -e raw_syscalls:sys_enter -p PID), with
+#     the main calls by name.
+#   Both perf processes are switched on and off through perf's control pipe at the window's
+#   edges, so they see exactly the window.
 # The servers all set TCP_NODELAY (ours, through the event loop, writes once per loop turn and
 # does not need it; the libraries' per-message writes would otherwise be held back by Nagle).
 # Then the memory test: N connections opened and held idle, the server's VmRSS and anonymous
@@ -67,8 +74,10 @@ if [[ $BUILD == 1 ]]; then
 fi
 
 PERF=--perf
-if ! perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
-    echo "(perf cannot count system calls here: syscalls/msg left out)" >&2
+if ! perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1 ||
+    ! perf record -q -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
+    echo "(perf cannot count system calls or sample here: syscalls/msg left out, and CPU" \
+        "time split by /proc ticks)" >&2
     PERF=
 fi
 
@@ -160,11 +169,17 @@ report() {
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r)."
     echo "Load average before the runs: $LOADAVG (other programs share this machine)."
     echo "Servers pinned to CPU 1, ws-load to CPU 0; ${WARMUP} s warm-up, ${DURATION} s measured per run;"
-    echo "each row is the median of $ROUNDS run(s) by messages/s, with their range;"
+    echo "each row is the median of $ROUNDS run(s) by messages/s, with their range; user µs/msg is the"
+    echo "median of all the runs' figures, the other columns the median run's;"
     echo "binary messages, every echo verified. ours = \`$OURS\` (/echo);"
     echo "fastwebsockets and tokio-tungstenite: bench/ws, current_thread tokio runtime."
-    echo "user/sys: the server's CPU time per message, and what it makes a core worth (messages per"
-    echo "second of server CPU: steadier than messages/s when neighbours take the CPU away);"
+    if [[ -n $PERF ]]; then
+        echo "user/sys: the server's CPU time per message (perf samples, 10,000 per CPU-second), and"
+    else
+        echo "user/sys: the server's CPU time per message (/proc/PID/stat ticks), and"
+    fi
+    echo "what it makes a core worth (messages per second of server CPU: steadier than messages/s"
+    echo "when neighbours take the CPU away);"
     echo "syscalls: the server's system calls per message (perf stat), the main ones by name;"
     echo "ws-load: the load generator's own user CPU per message (its system calls mirror the server's)."
 }
@@ -232,6 +247,15 @@ awk '
         key = f["conns"] " " f["inflight"] " " f["size"] " " f["label"]
         if (!(key in n)) order[++keys] = key
         n[key]++; line[key, n[key]] = $0; rate[key, n[key]] = f["rate"] + 0
+        user[key, n[key]] = f["user_us"] + 0
+    }
+    # The median of the m values v[key, 1..m]; sorts them.
+    function median(v, key, m,    i, j, t) {
+        for (i = 2; i <= m; i++)
+            for (j = i; j > 1 && v[key, j] < v[key, j - 1]; j--) {
+                t = v[key, j]; v[key, j] = v[key, j - 1]; v[key, j - 1] = t
+            }
+        return m % 2 ? v[key, (m + 1) / 2] : (v[key, m / 2] + v[key, m / 2 + 1]) / 2
     }
     END {
         for (k = 1; k <= keys; k++) {
@@ -241,7 +265,9 @@ awk '
                 for (j = i; j > 1 && rate[key, idx[j]] < rate[key, idx[j - 1]]; j--) {
                     t = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = t
                 }
-            print line[key, idx[int((m + 1) / 2)]] " range=" rate[key, idx[1]] ".." rate[key, idx[m]]
+            # user_med: the median of every run'"'"'s user CPU per message (not only the median
+            # run'"'"'s), the figure the tables and the targets use.
+            printf "%s range=%s..%s user_med=%.3f\n", line[key, idx[int((m + 1) / 2)]], rate[key, idx[1]], rate[key, idx[m]], median(user, key, m)
         }
     }' "$TMP/results" >"$TMP/median"
 
@@ -254,7 +280,7 @@ table() { # INFLIGHT
             size = f["size"] == 16 ? "16 B" : f["size"] == 1024 ? "1 KiB" : f["size"] == 65536 ? "64 KiB" : f["size"] " B"
             calls = f["calls"]; gsub(",", ", ", calls)
             cpu = f["user_us"] + f["sys_us"]
-            printf "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s |\n", f["conns"], size, f["label"], f["rate"], f["range"], f["user_us"], f["sys_us"], (cpu > 0 ? 1e6 / cpu : 0), f["syscalls"], calls, f["load_user_us"]
+            printf "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s |\n", f["conns"], size, f["label"], f["rate"], f["range"], f["user_med"], f["sys_us"], (cpu > 0 ? 1e6 / cpu : 0), f["syscalls"], calls, f["load_user_us"]
         }' "$TMP/median"
 }
 
@@ -264,7 +290,7 @@ verdicts() {
         /^RESULT / {
             key = f["conns"] "x" f["inflight"] "x" f["size"]
             if (!(key in seen)) { seen[key] = 1; order[++n] = key }
-            rate[key, f["label"]] = f["rate"]; user[key, f["label"]] = f["user_us"]
+            rate[key, f["label"]] = f["rate"]; user[key, f["label"]] = f["user_med"]
             split(f["range"], r, "\\.\\."); lo[key, f["label"]] = r[1]; hi[key, f["label"]] = r[2]
             c[key] = f["conns"]; k[key] = f["inflight"]; s[key] = f["size"]
         }
