@@ -237,6 +237,30 @@ impl Conn {
     }
 }
 
+/// Ask the CPU to bring every 64-byte cache line of `value` into its cache, and go on without
+/// waiting for them.
+///
+/// Why a server would: with hundreds of connections, a connection's state is cold by the time
+/// its next message comes, because the kernel's work for the other connections in between
+/// (a loopback echo costs about 10 µs of kernel time) has pushed it out of the cache. Reading
+/// it field by field then waits for memory once per cache line touched, one wait after the
+/// other, since each access is only reached after the one before it. Prefetching every line
+/// at once overlaps those waits. It is a hint (`prefetcht0`): it never faults and changes no
+/// result, and on other architectures this does nothing.
+pub fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = value as *const T as *const i8;
+        let mut offset = 0;
+        while offset < std::mem::size_of::<T>() {
+            // SAFETY: a prefetch is a hint: it never faults, and the address is inside `value`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) };
+            offset += 64;
+        }
+    }
+}
+
 /// A UDP socket, with the same fairness bookkeeping as a connection.
 struct Udp {
     socket: UdpSocket,

@@ -295,7 +295,11 @@ impl Assembler {
 pub struct MessageReader {
     decoder: FrameDecoder,
     assembler: Assembler,
-    ready: VecDeque<Message>,
+    /// The next message for `next`, kept in place: the usual read completes one message, and
+    /// taking it from here touches no memory but the reader's own. The messages after it, if
+    /// one read completed several, wait in `more`.
+    first: Option<Message>,
+    more: VecDeque<Message>,
     failed: Option<WsError>,
     /// A Close has arrived: the peer sends nothing after it (RFC 6455 5.5.1), and whatever
     /// still comes is not decoded.
@@ -313,7 +317,8 @@ impl MessageReader {
         MessageReader {
             decoder: FrameDecoder::new(config),
             assembler: Assembler::new(limits),
-            ready: VecDeque::new(),
+            first: None,
+            more: VecDeque::new(),
             failed: None,
             closed: false,
         }
@@ -331,7 +336,11 @@ impl MessageReader {
                         Ok(None) => {}
                         Ok(Some(message)) => {
                             self.closed = matches!(message, Message::Close(_));
-                            self.ready.push_back(message);
+                            if self.first.is_none() {
+                                self.first = Some(message);
+                            } else {
+                                self.more.push_back(message);
+                            }
                         }
                         Err(e) => self.failed = Some(e),
                     }
@@ -360,12 +369,13 @@ impl MessageReader {
     /// the messages that came before the error). After an error, every call returns it again.
     #[allow(clippy::should_implement_trait)] // not an Iterator: "need more" is not "finished"
     pub fn next(&mut self) -> Result<Option<Message>, WsError> {
-        if let Some(message) = self.ready.pop_front() {
+        if let Some(message) = self.first.take() {
+            self.first = self.more.pop_front();
             return Ok(Some(message));
         }
-        if self.ready.capacity() > 16 {
+        if self.more.capacity() > 16 {
             // A read of many small messages grew the queue: give it back while idle.
-            self.ready = VecDeque::new();
+            self.more = VecDeque::new();
         }
         match &self.failed {
             Some(e) => Err(e.clone()),
