@@ -122,7 +122,7 @@ pub struct Connection {
     last_heard: Instant,
     /// Our ping waiting for a sign of life: when it was sent.
     ping_sent: Option<Instant>,
-    pings: u64,
+    pings: u32,
     /// When our Close was sent (CloseSent), or the closing handshake completed (Closed).
     closing_since: Instant,
     close_tcp: bool,
@@ -469,7 +469,7 @@ impl Connection {
                     // RFC 6455 5.5.2: "A Ping frame may serve either as a keepalive or as a
                     // means to verify that the remote endpoint is still responsive."
                     self.pings += 1;
-                    self.write_frame(Opcode::Ping, &self.pings.to_be_bytes());
+                    self.write_frame(Opcode::Ping, &u64::from(self.pings).to_be_bytes());
                     self.ping_sent = Some(now);
                     None
                 }

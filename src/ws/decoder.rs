@@ -155,7 +155,9 @@ pub struct FrameDecoder {
     pos: usize,
     /// The start of a header that a read cut in two, until the rest arrives.
     head: [u8; MAX_HEADER],
-    head_len: usize,
+    /// Bytes of `head` in use, under 14: a `u8`, which fits beside `head` (a `usize` would
+    /// take 8 more bytes of every connection's state).
+    head_len: u8,
     state: State,
 }
 
@@ -186,7 +188,7 @@ impl FrameDecoder {
 
     /// Bytes pushed and not yet returned in an event (a partial header included).
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.pos + self.head_len
+        self.buf.len() - self.pos + usize::from(self.head_len)
     }
 
     /// Between two frames, with nothing of the next one received.
@@ -308,12 +310,12 @@ impl FrameDecoder {
     /// A header from the partial one kept in `head` (if a read cut it) and then `input`: the
     /// header and how many bytes of `input` it took, or `None` with all of `input` kept.
     fn header(&mut self, input: &[u8]) -> Result<Option<(FrameHeader, usize)>, WsError> {
-        let held = self.head_len;
+        let held = usize::from(self.head_len);
         if held == 0 {
             let Some((header, len)) = parse_header(input, &self.config)? else {
                 // Fewer bytes than the header needs, so fewer than 14: keep them.
                 self.head[..input.len()].copy_from_slice(input);
-                self.head_len = input.len();
+                self.head_len = input.len() as u8; // under 14
                 return Ok(None);
             };
             return Ok(Some((header, len)));
@@ -322,7 +324,7 @@ impl FrameDecoder {
         self.head[held..held + take].copy_from_slice(&input[..take]);
         match parse_header(&self.head[..held + take], &self.config)? {
             None => {
-                self.head_len = held + take; // still short, so `take` was all of `input`
+                self.head_len = (held + take) as u8; // still short: `take` was all of `input`
                 Ok(None)
             }
             Some((header, len)) => {

@@ -300,7 +300,8 @@ pub struct MessageReader {
     /// one read completed several, wait in `more`.
     first: Option<Message>,
     more: VecDeque<Message>,
-    failed: Option<WsError>,
+    /// Boxed: rare, and a `WsError` inline would take 40 bytes of the hot state.
+    failed: Option<Box<WsError>>,
     /// A Close has arrived: the peer sends nothing after it (RFC 6455 5.5.1), and whatever
     /// still comes is not decoded.
     closed: bool,
@@ -342,10 +343,10 @@ impl MessageReader {
                                 self.more.push_back(message);
                             }
                         }
-                        Err(e) => self.failed = Some(e),
+                        Err(e) => self.failed = Some(Box::new(e)),
                     }
                 }
-                Err(e) => self.failed = Some(e),
+                Err(e) => self.failed = Some(Box::new(e)),
             }
         }
     }
@@ -378,7 +379,7 @@ impl MessageReader {
             self.more = VecDeque::new();
         }
         match &self.failed {
-            Some(e) => Err(e.clone()),
+            Some(e) => Err(WsError::clone(e)),
             None => Ok(None),
         }
     }
