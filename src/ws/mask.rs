@@ -118,14 +118,18 @@ fn copy_blocks(dest: &mut Vec<u8>, src: &[u8], key: [u8; 4], offset: usize) {
         }
         dest.extend_from_slice(&out);
     }
-    // The rest: 64 is a multiple of 4, so it starts at key byte 0 again.
-    dest.extend(
-        chunks
-            .remainder()
-            .iter()
-            .zip(key.iter().cycle())
-            .map(|(s, k)| s ^ k),
-    );
+    // The rest, under 64 bytes (a whole 16-byte message): the same block XOR on a copy padded
+    // to 64, of which only the rest is appended. 64 is a multiple of 4, so the rest starts at
+    // key byte 0 again.
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut out = [0u8; 64];
+        out[..rest.len()].copy_from_slice(rest);
+        for (o, k) in out.iter_mut().zip(block) {
+            *o ^= k;
+        }
+        dest.extend_from_slice(&out[..rest.len()]);
+    }
 }
 
 /// The key as seen from payload position `offset`: `rotate(k, 1)` is `[k1, k2, k3, k0]`.
