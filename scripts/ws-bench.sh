@@ -2,7 +2,7 @@
 # The WebSocket echo benchmark: lesson 11's /echo against fastwebsockets and tokio-tungstenite
 # (bench/ws), all driven by the same load generator (ws-load, every echo verified byte for byte).
 # A benchmark, not a test: it asserts nothing about speed in CI; it prints tables and a verdict
-# per target. Release builds; about 4 minutes (--quick: about 1).
+# per target. Release builds; about 7 minutes (--quick: about 1.5; WS_BENCH_ROUNDS=15: about 18).
 #
 #   scripts/ws-bench.sh                    # everything; prints Markdown
 #   scripts/ws-bench.sh --quick            # shorter runs, 2,000 idle connections
@@ -169,8 +169,9 @@ report() {
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r)."
     echo "Load average before the runs: $LOADAVG (other programs share this machine)."
     echo "Servers pinned to CPU 1, ws-load to CPU 0; ${WARMUP} s warm-up, ${DURATION} s measured per run;"
-    echo "each row is the median of $ROUNDS run(s) by messages/s, with their range; user µs/msg is the"
-    echo "median of all the runs' figures, the other columns the median run's;"
+    echo "each row: messages/s, syscalls and ws-load's CPU of the median of $ROUNDS run(s) by messages/s,"
+    echo "with the range of messages/s; user and sys µs/msg the medians of all the runs' figures,"
+    echo "and messages per server CPU-second computed from those two;"
     echo "binary messages, every echo verified. ours = \`$OURS\` (/echo);"
     echo "fastwebsockets and tokio-tungstenite: bench/ws, current_thread tokio runtime."
     if [[ -n $PERF ]]; then
@@ -225,7 +226,7 @@ if [[ -n $PERF && -n $LIBC ]]; then
     done
 fi
 if [[ ${#PROBES[@]} == 3 ]]; then
-    for sc in "16 1 16" "16 16 16" "16 16 1024"; do
+    for sc in "16 1 16" "16 1 1024" "16 1 65536" "16 16 16" "16 16 1024"; do
         read -r conns inflight size <<<"$sc"
         echo "... allocations per message: $conns connections x $inflight in flight, $(human_size "$size")" >&2
         for s in "${SERVERS[@]}"; do
@@ -247,7 +248,7 @@ awk '
         key = f["conns"] " " f["inflight"] " " f["size"] " " f["label"]
         if (!(key in n)) order[++keys] = key
         n[key]++; line[key, n[key]] = $0; rate[key, n[key]] = f["rate"] + 0
-        user[key, n[key]] = f["user_us"] + 0
+        user[key, n[key]] = f["user_us"] + 0; sys[key, n[key]] = f["sys_us"] + 0
     }
     # The median of the m values v[key, 1..m]; sorts them.
     function median(v, key, m,    i, j, t) {
@@ -265,9 +266,9 @@ awk '
                 for (j = i; j > 1 && rate[key, idx[j]] < rate[key, idx[j - 1]]; j--) {
                     t = idx[j]; idx[j] = idx[j - 1]; idx[j - 1] = t
                 }
-            # user_med: the median of every run'"'"'s user CPU per message (not only the median
-            # run'"'"'s), the figure the tables and the targets use.
-            printf "%s range=%s..%s user_med=%.3f\n", line[key, idx[int((m + 1) / 2)]], rate[key, idx[1]], rate[key, idx[m]], median(user, key, m)
+            # user_med, sys_med: the medians of every run'"'"'s CPU per message (not only the
+            # median run'"'"'s), the figures the tables and the targets use.
+            printf "%s range=%s..%s user_med=%.3f sys_med=%.3f\n", line[key, idx[int((m + 1) / 2)]], rate[key, idx[1]], rate[key, idx[m]], median(user, key, m), median(sys, key, m)
         }
     }' "$TMP/results" >"$TMP/median"
 
@@ -279,8 +280,8 @@ table() { # INFLIGHT
         f["inflight"] == inflight {
             size = f["size"] == 16 ? "16 B" : f["size"] == 1024 ? "1 KiB" : f["size"] == 65536 ? "64 KiB" : f["size"] " B"
             calls = f["calls"]; gsub(",", ", ", calls)
-            cpu = f["user_us"] + f["sys_us"]
-            printf "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s |\n", f["conns"], size, f["label"], f["rate"], f["range"], f["user_med"], f["sys_us"], (cpu > 0 ? 1e6 / cpu : 0), f["syscalls"], calls, f["load_user_us"]
+            cpu = f["user_med"] + f["sys_med"]
+            printf "| %s | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s |\n", f["conns"], size, f["label"], f["rate"], f["range"], f["user_med"], f["sys_med"], (cpu > 0 ? 1e6 / cpu : 0), f["syscalls"], calls, f["load_user_us"]
         }' "$TMP/median"
 }
 
@@ -327,7 +328,7 @@ alloc_table() {
     awk '{ delete f; for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
            n = split(f["calls"], c, ","); delete a
            for (i = 1; i <= n; i++) { split(c[i], kv, ":"); a[kv[1]] = kv[2] }
-           size = f["size"] == 16 ? "16 B" : f["size"] == 1024 ? "1 KiB" : f["size"] " B"
+           size = f["size"] == 16 ? "16 B" : f["size"] == 1024 ? "1 KiB" : f["size"] == 65536 ? "64 KiB" : f["size"] " B"
            printf "| %s | %s | %s | %s | %s | %s | %s |\n", f["conns"], f["inflight"], size, f["label"], a["malloc"], a["free"], a["realloc"] }' "$TMP/allocs"
 }
 

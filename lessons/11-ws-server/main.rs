@@ -643,8 +643,9 @@ impl Service for WsServer {
                 if let Some(frames) = ws.frames_in.as_mut() {
                     frames.trace(trace, &c.peer, Dir::In, data);
                 }
-                // A buffer from the loop's pool for the messages of this read to be unmasked
-                // into; `pump` gives it back. An echo allocates nothing per message.
+                // A buffer from the loop's pool for the message of this read to be unmasked
+                // into; `pump` gives it back. With one message per read, an echo allocates
+                // nothing (a read of several messages still allocates for the others).
                 let unused = ws.conn.lend_message_buffer(cx.spare_buffer());
                 cx.recycle(unused);
                 ws.conn.receive(data, cx.now());

@@ -572,10 +572,10 @@ impl PerfCounter {
 /// takes a sample every `SAMPLE_PERIOD_NS` of the server's CPU time and notes where the
 /// instruction pointer was. /proc/PID/stat cannot do this job here: the kernel splits a
 /// process's time into user and system at each timer tick, 250 a second on this machine, so a
-/// one-second run at 0.6 µs of user CPU per message for 120,000 messages rests on about 20
-/// ticks, give or take 4 or 5 (22%). At 10,000 samples a second the same run rests on about
-/// 800 (3.5%). Each sample costs the server about a microsecond of interrupt: 1% of its CPU,
-/// the same for every server.
+/// one-second run at 0.6 µs of user CPU per message for 120,000 messages (72 ms) rests on about
+/// 18 ticks, give or take 4 (24%). At 10,000 samples a second the same run rests on about 720
+/// (4%). Each sample costs the server about a microsecond of interrupt: 1% of its CPU, the
+/// same for every server.
 struct PerfSampler {
     perf: PerfChild,
 }
@@ -598,8 +598,10 @@ impl PerfSampler {
     }
 
     /// Stop perf and count its samples: (user, kernel) CPU time in microseconds. A sample whose
-    /// instruction pointer is in the kernel's half of the address space (0xffff...) is kernel
-    /// time: system calls, and the softirq work that loopback TCP does inside them.
+    /// instruction pointer is in the kernel's half of the address space (from
+    /// 0xffff_8000_0000_0000 on x86-64) is kernel time: system calls, and the softirq work that
+    /// loopback TCP does inside them. No samples at all, or a perf that failed, is an error:
+    /// zero would read as a server that costs nothing.
     fn finish(self) -> Result<(f64, f64)> {
         let out = self.perf.finish()?;
         let script = Command::new("perf")
@@ -609,13 +611,24 @@ impl PerfSampler {
             .output()
             .context("perf script")?;
         std::fs::remove_file(&out).ok();
+        if !script.status.success() {
+            bail!("perf script failed ({}): no CPU samples", script.status);
+        }
+        const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
         let (mut user, mut kernel) = (0u64, 0u64);
         for line in String::from_utf8_lossy(&script.stdout).lines() {
-            match line.trim() {
-                "" => {}
-                ip if ip.starts_with("ffff") => kernel += 1,
-                _ => user += 1,
+            let ip = line.trim();
+            if ip.is_empty() {
+                continue;
             }
+            match u64::from_str_radix(ip, 16) {
+                Ok(ip) if ip >= KERNEL_HALF => kernel += 1,
+                Ok(_) => user += 1,
+                Err(_) => bail!("perf script printed {ip:?} where an address was expected"),
+            }
+        }
+        if user + kernel == 0 {
+            bail!("perf recorded no samples of the server's CPU time");
         }
         let us = |n: u64| (n * SAMPLE_PERIOD_NS) as f64 / 1e3;
         Ok((us(user), us(kernel)))
