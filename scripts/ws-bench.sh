@@ -9,6 +9,8 @@
 #   scripts/ws-bench.sh --write            # ... and write bench/ws/RESULTS.md
 #   scripts/ws-bench.sh --no-build         # use the release binaries as they are
 #   scripts/ws-bench.sh --ours "target/release/09-ws-handshake"    # another server as "ours"
+#   scripts/ws-bench.sh --scenario "16 1 1024"   # only this (connections, in flight, size);
+#                                                # repeatable; no memory or allocation runs
 #   WS_BENCH_OURS="..." scripts/ws-bench.sh                         # the same
 #
 # Method. The machine has 2 cores: every server runs pinned to CPU 1 (taskset -c 1), ws-load to
@@ -38,6 +40,7 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 WRITE=0
+ONLY=()
 BUILD=1
 OURS=${WS_BENCH_OURS:-target/release/11-ws-server}
 while [[ $# -gt 0 ]]; do
@@ -49,8 +52,12 @@ while [[ $# -gt 0 ]]; do
         OURS=$2
         shift
         ;;
+    --scenario)
+        ONLY+=("$2")
+        shift
+        ;;
     *)
-        echo "usage: $0 [--quick] [--write] [--no-build] [--ours CMD]" >&2
+        echo "usage: $0 [--quick] [--write] [--no-build] [--ours CMD] [--scenario 'CONNS INFLIGHT SIZE']..." >&2
         exit 2
         ;;
     esac
@@ -194,6 +201,9 @@ for conns in 16 256; do
     done
 done
 SCENARIOS+=("16 16 16" "16 16 1024")
+if [[ ${#ONLY[@]} -gt 0 ]]; then
+    SCENARIOS=("${ONLY[@]}")
+fi
 
 for sc in "${SCENARIOS[@]}"; do
     read -r conns inflight size <<<"$sc"
@@ -204,10 +214,12 @@ for sc in "${SCENARIOS[@]}"; do
         done
     done
 done
-for s in "${SERVERS[@]}"; do
-    echo "... $IDLE idle connections: $s" >&2
-    run_idle "$s"
-done
+if [[ ${#ONLY[@]} == 0 ]]; then
+    for s in "${SERVERS[@]}"; do
+        echo "... $IDLE idle connections: $s" >&2
+        run_idle "$s"
+    done
+fi
 
 # Heap allocations per message: uprobes on libc's malloc, free and realloc, counted by the same
 # perf window. A uprobe traps on every call, which slows a server that allocates, so these runs
@@ -225,7 +237,7 @@ if [[ -n $PERF && -n $LIBC ]]; then
         fi
     done
 fi
-if [[ ${#PROBES[@]} == 3 ]]; then
+if [[ ${#PROBES[@]} == 3 && ${#ONLY[@]} == 0 ]]; then
     for sc in "16 1 16" "16 1 1024" "16 1 65536" "16 16 16" "16 16 1024"; do
         read -r conns inflight size <<<"$sc"
         echo "... allocations per message: $conns connections x $inflight in flight, $(human_size "$size")" >&2
@@ -332,6 +344,43 @@ alloc_table() {
            printf "| %s | %s | %s | %s | %s | %s | %s |\n", f["conns"], f["inflight"], size, f["label"], a["malloc"], a["free"], a["realloc"] }' "$TMP/allocs"
 }
 
+# Rounds taken in turn are pairs: the servers ran one after the other, a few seconds apart, so a
+# neighbour's load that comes and goes hits both. The median of the per-round ratios, and how
+# often ours came out ahead, say more about a near tie than two medians taken apart.
+paired() {
+    echo "| connections | in flight | size | ours/fastwebsockets messages/s | rounds ours ahead | ours/fastwebsockets user µs/msg | rounds ours less user time |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    awk '
+        { delete f; for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
+        {
+            key = f["conns"] " " f["inflight"] " " f["size"]
+            if (!(key in seen)) { seen[key] = 1; order[++keys] = key }
+            i = ++n[key, f["label"]]
+            rate[key, f["label"], i] = f["rate"] + 0; user[key, f["label"], i] = f["user_us"] + 0
+        }
+        function median(v, m,    i, j, t) {
+            for (i = 2; i <= m; i++)
+                for (j = i; j > 1 && v[j] < v[j - 1]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+            return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+        }
+        END {
+            for (k = 1; k <= keys; k++) {
+                key = order[k]; m = n[key, "ours"]
+                if (n[key, "fastwebsockets"] < m) m = n[key, "fastwebsockets"]
+                ahead = 0; less = 0; delete r; delete u
+                for (i = 1; i <= m; i++) {
+                    r[i] = rate[key, "ours", i] / rate[key, "fastwebsockets", i]
+                    u[i] = (user[key, "fastwebsockets", i] > 0) ? user[key, "ours", i] / user[key, "fastwebsockets", i] : 0
+                    if (r[i] > 1) ahead++
+                    if (u[i] < 1) less++
+                }
+                split(key, c, " ")
+                size = c[3] == 16 ? "16 B" : c[3] == 1024 ? "1 KiB" : c[3] == 65536 ? "64 KiB" : c[3] " B"
+                printf "| %s | %s | %s | %.3f | %d of %d | %.3f | %d of %d |\n", c[1], c[2], size, median(r, m), ahead, m, median(u, m), less, m
+            }
+        }' "$TMP/results"
+}
+
 idle_table() {
     echo "| server | connections | VmRSS bytes/conn, after handshake | anonymous bytes/conn, after handshake | VmRSS bytes/conn, after one echo | anonymous bytes/conn, after one echo |"
     echo "|---|---:|---:|---:|---:|---:|"
@@ -342,18 +391,28 @@ idle_table() {
 {
     report
     echo
-    echo "## One message in flight per connection"
+    for k in 1 16; do
+        if grep -q " inflight=$k " "$TMP/median"; then
+            if [[ $k == 1 ]]; then
+                echo "## One message in flight per connection"
+            else
+                echo "## $k messages in flight per connection"
+            fi
+            echo
+            table "$k"
+            echo
+        fi
+    done
+    echo "## Paired rounds: ours against fastwebsockets, round by round"
     echo
-    table 1
+    paired
     echo
-    echo "## 16 messages in flight per connection"
-    echo
-    table 16
-    echo
-    echo "## Idle connections: the server's memory per connection"
-    echo
-    idle_table
-    echo
+    if [[ -s $TMP/idle ]]; then
+        echo "## Idle connections: the server's memory per connection"
+        echo
+        idle_table
+        echo
+    fi
     if [[ -s $TMP/allocs ]]; then
         echo "## Heap allocations per message (separate runs: uprobes on libc, counted by perf)"
         echo
