@@ -443,14 +443,14 @@ impl WsServer {
             self.rooms.entry(room.clone()).or_default().push(id);
             self.broadcast(cx, room, &format!("* {name} joined"));
         }
-        self.pump(cx, id);
+        self.pump(cx, id, &[]);
     }
 
     // ---- WebSocket: messages in, echoes and deliveries out -----------------------------------
 
-    /// Act on everything the connection has to say, write what it queued, and close or set
-    /// its next deadline.
-    fn pump(&mut self, cx: &mut Cx<'_>, id: ConnId) {
+    /// Act on everything the connection has to say (with `data`, the bytes just read, still
+    /// to decode), write what it queued, and close or set its next deadline.
+    fn pump(&mut self, cx: &mut Cx<'_>, id: ConnId, data: &[u8]) {
         let trace = self.trace;
         let Some(Conn {
             phase: Phase::Ws(ws),
@@ -464,7 +464,21 @@ impl WsServer {
         // an idle connection holds no buffer.
         let unused = ws.conn.lend_buffer(cx.spare_buffer());
         cx.recycle(unused);
-        let said = ws.serve(cx.now(), trace, *peer);
+        let said = if data.is_empty() {
+            ws.serve(cx.now(), trace, *peer)
+        } else {
+            // One message at a time: each is served (an echo copied into the output, its
+            // buffer given back) before the next is decoded, so a read of 16 messages is
+            // unmasked into one message buffer, not 16 new ones.
+            let mut said = Vec::new();
+            let mut rest = data;
+            while !rest.is_empty() {
+                let used = ws.conn.receive_some(rest, cx.now());
+                rest = &rest[used..];
+                said.append(&mut ws.serve(cx.now(), trace, *peer));
+            }
+            said
+        };
         // Handed over, not copied: an echo can be 16 MiB. A long echo comes out as its header
         // (in the lent buffer) and then the message's own buffer, which the loop writes with
         // one writev(2).
@@ -643,13 +657,11 @@ impl Service for WsServer {
                 if let Some(frames) = ws.frames_in.as_mut() {
                     frames.trace(trace, &c.peer, Dir::In, data);
                 }
-                // A buffer from the loop's pool for the message of this read to be unmasked
-                // into; `pump` gives it back. With one message per read, an echo allocates
-                // nothing (a read of several messages still allocates for the others).
+                // A buffer from the loop's pool for the messages of this read to be unmasked
+                // into, one after the other; `pump` decodes them and gives the buffer back.
                 let unused = ws.conn.lend_message_buffer(cx.spare_buffer());
                 cx.recycle(unused);
-                ws.conn.receive(data, cx.now());
-                self.pump(cx, id);
+                self.pump(cx, id, data);
             }
         }
     }
@@ -708,7 +720,7 @@ impl Service for WsServer {
                 if let Some(Event::Failed(e)) = ws.conn.handle_timeout(now) {
                     trace.log(format_args!("{peer}: {e}"));
                 }
-                self.pump(cx, id);
+                self.pump(cx, id, &[]);
             }
             (None, _) => {}
         }

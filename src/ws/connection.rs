@@ -25,7 +25,8 @@
 //! [`Connection::should_close_tcp`]. The call order for a driver, after every read:
 //!
 //! 1. `receive(bytes, now)`, then `poll_event()` until it answers `None`, acting on each event
-//!    (and perhaps calling `send_text`, `close`, ...);
+//!    (and perhaps calling `send_text`, `close`, ...); or, one message at a time,
+//!    `receive_some(bytes, now)` and `poll_event()` in turn until the bytes are used up;
 //! 2. write everything `take_output()` returns;
 //! 3. if `should_close_tcp()`, close the socket once that output is flushed;
 //! 4. arm a timer for `poll_timeout()`; when it fires, `handle_timeout(now)` and go to 1.
@@ -185,6 +186,22 @@ impl Connection {
         }
         // After CloseReceived or Closed the bytes are discarded: RFC 6455 7.1.1, "discarding
         // any trailing bytes that may have been received".
+    }
+
+    /// [`Connection::receive`] one message at a time: the bytes are decoded up to the end of
+    /// the first message they complete, and the number of bytes used is returned. Take that
+    /// message's events (`poll_event`), then hand over the rest. A server that echoes each
+    /// message before decoding the next needs one message buffer for a read of many messages
+    /// (see [`Connection::lend_message_buffer`]), where `receive` would fill one per message.
+    /// Bytes that will not be read (after the peer's Close or a failure) count as used.
+    pub fn receive_some(&mut self, bytes: &[u8], now: Instant) -> usize {
+        self.last_heard = now;
+        self.ping_sent = None;
+        if matches!(self.state, State::Open | State::CloseSent) {
+            self.reader.push_some(bytes)
+        } else {
+            bytes.len()
+        }
     }
 
     /// The next event from the bytes received so far, or `None` when more are needed.
@@ -596,6 +613,48 @@ mod tests {
         // With none lent, a message gets a buffer of its own.
         c.receive(&from_client(Opcode::Binary, b"own"), t0);
         assert_eq!(events(&mut c), [Event::Binary(b"own".to_vec())]);
+    }
+
+    #[test]
+    fn a_read_of_several_messages_received_one_at_a_time_needs_one_buffer() {
+        let (mut c, t0) = server();
+        let lent = Vec::with_capacity(4096);
+        let address = lent.as_ptr();
+        c.lend_message_buffer(lent);
+        let mut read = from_client(Opcode::Binary, b"first");
+        read.extend(from_client(Opcode::Text, b"second"));
+        read.extend(from_client(Opcode::Binary, b"third"));
+        read.extend(from_client(Opcode::Close, &[0x03, 0xe8]));
+        read.extend(from_client(Opcode::Text, b"after the close"));
+        let mut rest = &read[..];
+        let mut echoed = Vec::new();
+        while !rest.is_empty() {
+            let used = c.receive_some(rest, t0);
+            rest = &rest[used..];
+            for event in events(&mut c) {
+                match event {
+                    Event::Binary(data) => {
+                        assert_eq!(data.as_ptr(), address, "unmasked into the one buffer");
+                        echoed.push(Message::Binary(data.clone()));
+                        c.send_binary_owned(data);
+                    }
+                    Event::Text(text) => {
+                        assert_eq!(text.as_ptr(), address, "unmasked into the one buffer");
+                        echoed.push(Message::Text(text.clone()));
+                        c.send_text_owned(text);
+                    }
+                    Event::Close(close) => assert_eq!(close.code, 1000),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        // The bytes after the Close are used up (discarded), not decoded.
+        assert_eq!(c.state(), State::CloseReceived);
+        let mut expected = echoed.clone();
+        expected.push(Message::Close(Some(CloseFrame::new(1000, ""))));
+        assert_eq!(sent_by_server(&mut c), expected);
+        let back = c.take_message_buffer();
+        assert_eq!(back.as_ptr(), address, "and it is still the connection's");
     }
 
     #[test]

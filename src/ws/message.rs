@@ -327,10 +327,25 @@ impl MessageReader {
 
     /// Hand the reader whatever one read returned: it is decoded now, into messages for
     /// `next`, up to the first error or Close.
-    pub fn push(&mut self, mut bytes: &[u8]) {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.decode(bytes, false);
+    }
+
+    /// [`MessageReader::push`], except that it stops after the first message the bytes
+    /// complete and returns how many bytes it used; the rest is for the next call. A driver
+    /// that takes each message (`next`) before pushing the rest holds one message at a time:
+    /// an echo server that gives each message's buffer back ([`MessageReader::give_buffer`])
+    /// serves a read of 16 messages with that one buffer. Bytes that can no longer be read
+    /// (after an error or a Close) count as used.
+    pub fn push_some(&mut self, bytes: &[u8]) -> usize {
+        self.decode(bytes, true)
+    }
+
+    fn decode(&mut self, mut bytes: &[u8], one_message: bool) -> usize {
+        let total = bytes.len();
         while self.failed.is_none() && !self.closed {
             match self.decoder.decode_frame(bytes) {
-                Ok((_, None)) => return, // all used; a partial header may be kept
+                Ok((_, None)) => break, // all used; a partial header may be kept
                 Ok((used, Some(chunk))) => {
                     bytes = &bytes[used..];
                     match self.assembler.handle_chunk(chunk) {
@@ -342,6 +357,9 @@ impl MessageReader {
                             } else {
                                 self.more.push_back(message);
                             }
+                            if one_message && !self.closed {
+                                return total - bytes.len();
+                            }
                         }
                         Err(e) => self.failed = Some(Box::new(e)),
                     }
@@ -349,6 +367,7 @@ impl MessageReader {
                 Err(e) => self.failed = Some(Box::new(e)),
             }
         }
+        total
     }
 
     /// See [`Assembler::give_buffer`].
@@ -455,6 +474,55 @@ mod tests {
                 Message::Text("Hello".into())
             ]
         );
+    }
+
+    /// `push_some` one message at a time, each taken before the rest is pushed, in reads cut
+    /// at every pair of points: the same messages, and the same error after them, as `push`.
+    #[test]
+    fn push_some_stops_after_each_message_and_loses_nothing() {
+        let mut wire = frames(&[
+            (true, Opcode::Binary, b"one"),
+            (false, Opcode::Text, b"t"),
+            (true, Opcode::Ping, b""),
+            (true, Opcode::Continuation, b"wo"),
+            (true, Opcode::Binary, b""),
+            (true, Opcode::Text, b"three"),
+        ]);
+        let whole = read(&wire);
+        assert_eq!(whole.messages.len(), 5);
+        wire.extend_from_slice(&[0x83, 0x00]); // opcode 3 is reserved: 1002 after the five
+        let expected = read(&wire);
+        assert_eq!(expected.messages, whole.messages);
+        assert!(expected.error.is_some());
+        for a in 0..=wire.len() {
+            for b in a..=wire.len() {
+                let mut reader = MessageReader::new(Role::Client, Limits::default());
+                let mut got = Vec::new();
+                let mut error = None;
+                for mut bytes in [&wire[..a], &wire[a..b], &wire[b..]] {
+                    while !bytes.is_empty() {
+                        let used = reader.push_some(bytes);
+                        assert!(used > 0 && used <= bytes.len());
+                        bytes = &bytes[used..];
+                        match reader.next() {
+                            Ok(Some(message)) => got.push(message),
+                            Ok(None) => {}
+                            Err(e) => error = Some(e),
+                        }
+                        // Never more than one message decoded ahead.
+                        assert!(
+                            matches!(reader.next(), Ok(None) | Err(_)),
+                            "cut at {a}, {b}"
+                        );
+                    }
+                }
+                assert_eq!(
+                    (&got, &error),
+                    (&expected.messages, &expected.error),
+                    "cut at {a}, {b}"
+                );
+            }
+        }
     }
 
     #[test]
