@@ -17,7 +17,7 @@
 //! Everything WebSocket is `src/ws`'s sans-IO core (lessons 09 and 10): the handshake checks,
 //! the frame decoder, message assembly and UTF-8, the closing handshake, ping and pong. This
 //! file is the driver that lesson 05's event loop calls: it turns reads into
-//! [`Connection::receive`], events into echoes and chat deliveries, output into writes, and
+//! [`Connection::receive_some`] (a message at a time), events into echoes and chat deliveries, output into writes, and
 //! deadlines into timers. What it decides itself is *policy*: which path is which service, how
 //! big a message may be, which origins may connect, what to do with a chat member who does not
 //! read, and how to say goodbye when the server stops.
@@ -436,14 +436,13 @@ impl WsServer {
         if let Some(frames) = ws.frames_in.as_mut() {
             frames.trace(trace, &c.peer, Dir::In, &unread);
         }
-        ws.conn.receive(&unread, cx.now());
         c.phase = Phase::Ws(Box::new(ws));
         cx.cancel_timer(id as u64);
         if let Route::Chat { room, name } = &route {
             self.rooms.entry(room.clone()).or_default().push(id);
             self.broadcast(cx, room, &format!("* {name} joined"));
         }
-        self.pump(cx, id, &[]);
+        self.pump(cx, id, &unread);
     }
 
     // ---- WebSocket: messages in, echoes and deliveries out -----------------------------------
@@ -467,9 +466,12 @@ impl WsServer {
         let said = if data.is_empty() {
             ws.serve(cx.now(), trace, *peer)
         } else {
-            // One message at a time: each is served (an echo copied into the output, its
-            // buffer given back) before the next is decoded, so a read of 16 messages is
-            // unmasked into one message buffer, not 16 new ones.
+            // A buffer from the pool for the messages to be unmasked into, and one message at
+            // a time: each is served (a short echo copied into the output, its buffer given
+            // back) before the next is decoded, so a read of 16 messages is unmasked into one
+            // message buffer, not 16 new ones.
+            let unused = ws.conn.lend_message_buffer(cx.spare_buffer());
+            cx.recycle(unused);
             let mut said = Vec::new();
             let mut rest = data;
             while !rest.is_empty() {
@@ -657,10 +659,7 @@ impl Service for WsServer {
                 if let Some(frames) = ws.frames_in.as_mut() {
                     frames.trace(trace, &c.peer, Dir::In, data);
                 }
-                // A buffer from the loop's pool for the messages of this read to be unmasked
-                // into, one after the other; `pump` decodes them and gives the buffer back.
-                let unused = ws.conn.lend_message_buffer(cx.spare_buffer());
-                cx.recycle(unused);
+                // `pump` decodes the read a message at a time, into a buffer from the pool.
                 self.pump(cx, id, data);
             }
         }

@@ -95,7 +95,7 @@ fn chat() -> Vec<Step> {
         .noted("every client frame is masked, with a fresh key"),
         note(
             SERVER,
-            "one read(2); receive() unmasks and checks UTF-8: Event::Text(\"hi\"). \
+            "one read(2); receive_some() unmasks and checks UTF-8: Event::Text(\"hi\"). \
              encode_frame(\"ann: hi\") once: server frames are never masked, so every member \
              gets the same bytes",
         ),

@@ -19,8 +19,9 @@
 //! closes the TCP connection first, so that it, not the client, holds the TIME_WAIT state
 //! (RFC 6455 7.1.1).
 //!
-//! Sans-IO, like quinn-proto: inputs are [`Connection::receive`] (bytes and the time they came)
-//! and [`Connection::handle_timeout`]; outputs are [`Connection::poll_event`],
+//! Sans-IO, like quinn-proto: inputs are [`Connection::receive`] or
+//! [`Connection::receive_some`] (bytes and the time they came) and
+//! [`Connection::handle_timeout`]; outputs are [`Connection::poll_event`],
 //! [`Connection::take_output`], [`Connection::poll_timeout`] and
 //! [`Connection::should_close_tcp`]. The call order for a driver, after every read:
 //!
@@ -325,8 +326,8 @@ impl Connection {
     }
 
     /// Lend the connection an empty buffer for the next message it receives to be unmasked
-    /// into, before [`Connection::receive`]: with [`Connection::lend_buffer`], what lets a driver
-    /// serve messages without allocating. The larger of it and the one the connection keeps is
+    /// into, before [`Connection::receive`] or [`Connection::receive_some`]: with
+    /// [`Connection::lend_buffer`], what lets a driver serve messages without allocating. The larger of it and the one the connection keeps is
     /// kept; the other is returned. A message sent back with a `*_owned` send that copies it
     /// (under [`OWNED_MIN`]) leaves its buffer for the next message too. Take it back with
     /// [`Connection::take_message_buffer`] once the batch is served.
@@ -628,9 +629,10 @@ mod tests {
         read.extend(from_client(Opcode::Text, b"after the close"));
         let mut rest = &read[..];
         let mut echoed = Vec::new();
+        let mut used = Vec::new();
         while !rest.is_empty() {
-            let used = c.receive_some(rest, t0);
-            rest = &rest[used..];
+            used.push(c.receive_some(rest, t0));
+            rest = &rest[used[used.len() - 1]..];
             for event in events(&mut c) {
                 match event {
                     Event::Binary(data) => {
@@ -648,9 +650,27 @@ mod tests {
                 }
             }
         }
-        // The bytes after the Close are used up (discarded), not decoded.
+        let echoes = [
+            Message::Binary(b"first".to_vec()),
+            Message::Text("second".into()),
+            Message::Binary(b"third".to_vec()),
+        ];
+        assert_eq!(echoed, echoes);
+        // One call per message, and the bytes after the Close are used up with it: discarded,
+        // not decoded (no event came for them).
+        let frame = |payload: &[u8]| from_client(Opcode::Binary, payload).len();
+        let close_and_after = frame(&[0x03, 0xe8]) + frame(b"after the close");
+        assert_eq!(
+            used,
+            [
+                frame(b"first"),
+                frame(b"second"),
+                frame(b"third"),
+                close_and_after
+            ]
+        );
         assert_eq!(c.state(), State::CloseReceived);
-        let mut expected = echoed.clone();
+        let mut expected = echoes.to_vec();
         expected.push(Message::Close(Some(CloseFrame::new(1000, ""))));
         assert_eq!(sent_by_server(&mut c), expected);
         let back = c.take_message_buffer();

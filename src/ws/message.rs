@@ -525,6 +525,21 @@ mod tests {
         }
     }
 
+    /// After a Close the peer sends nothing (RFC 6455 5.5.1): `push_some` stops at the Close,
+    /// as at any message, but counts what follows it as used, so that it is never decoded.
+    #[test]
+    fn push_some_uses_up_the_bytes_after_a_close() {
+        let close = frames(&[(true, Opcode::Close, &[0x03, 0xe8])]);
+        let after = frames(&[(true, Opcode::Text, b"after"), (true, Opcode::Ping, b"")]);
+        let mut reader = MessageReader::new(Role::Client, Limits::default());
+        let wire = [close.as_slice(), &after].concat();
+        assert_eq!(reader.push_some(&wire), wire.len());
+        assert!(matches!(reader.next(), Ok(Some(Message::Close(Some(_))))));
+        assert!(matches!(reader.next(), Ok(None)));
+        assert_eq!(reader.push_some(&after), after.len());
+        assert!(matches!(reader.next(), Ok(None)));
+    }
+
     #[test]
     fn fragment_order_is_enforced() {
         let e = read(&frames(&[(true, Opcode::Continuation, b"x")]))
