@@ -134,6 +134,14 @@ impl WsService {
                     let head = &c.head[..c.head.len() - accepted.unread.len()];
                     self.trace
                         .fields(Dir::In, &c.peer, head, &annotate_head(head));
+                    if !accepted.unread.is_empty() {
+                        self.trace.log(format_args!(
+                            "{}: {} more bytes came after the head, in the same reads: \
+                             WebSocket frames, handed to the connection",
+                            c.peer,
+                            accepted.unread.len()
+                        ));
+                    }
                 }
                 self.trace.log(format_args!(
                     "{}: 101, key {} -> accept, subprotocol {:?}, extensions declined: {:?}",
