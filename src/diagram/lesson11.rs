@@ -26,6 +26,8 @@ const SLOW: usize = 3;
 
 /// The masking key of ann's frame in the picture (a browser draws a fresh one per frame).
 const KEY: [u8; 4] = [0x9c, 0x21, 0x4e, 0x07];
+/// ann's next frame gets a fresh key, as every client frame must.
+const KEY2: [u8; 4] = [0x5e, 0xb0, 0x13, 0xd4];
 
 pub fn diagrams() -> Vec<Diagram> {
     let seq = Sequence {
@@ -117,7 +119,8 @@ fn chat() -> Vec<Step> {
             ),
         )
         .noted("then the TCP close; the others are not affected"),
-        call(SERVER, BOB, &text_frame("* slow left")).noted("and to ann: every member left"),
+        call(SERVER, ANN, &text_frame("* slow left")).noted("every member left hears it"),
+        call(SERVER, BOB, &text_frame("* slow left")),
         Step::Divider("SIGTERM: a Close 1001 to every WebSocket, then the process exits".into()),
         call(
             SERVER,
@@ -133,7 +136,7 @@ fn chat() -> Vec<Step> {
             SERVER,
             &format!(
                 "{}  (close 1001, echoed, masked)",
-                close_frame(1001, "", Some(KEY))
+                close_frame(1001, "", Some(KEY2))
             ),
         ),
         note(

@@ -96,6 +96,7 @@ const CSS: &str = "\
 .pill { fill: #ffffff; stroke: #8c959f; stroke-width: 1; }
 .legend-rule { stroke: #d0d7de; stroke-width: 1; }
 .lifeline, .rule, .legend-rule { shape-rendering: crispEdges; }
+.label, .comment { paint-order: stroke; stroke: #ffffff; stroke-width: 4px; stroke-linejoin: round; }
 ";
 
 /// Draw `seq` as a standalone SVG document.
