@@ -248,6 +248,21 @@ fn the_reference_passing_is_not_recorded_as_the_learners_work() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_python,
+    ignore = "peer test: python3 not found (scripts/test.sh installs it)"
+)]
+fn a_course_peer_passing_is_not_recorded_as_the_learners_work() {
+    let home = scratch("peer-home");
+    let peer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/tcp_echo.py");
+    let cmd = format!("python3 {peer} --addr 127.0.0.1:0");
+    let out = course(&home, &["check", "01", "--cmd", &cmd]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("tests/peers/"), "{}", text(&out));
+    assert!(!text(&course(&home, &["list"])).contains("passed by your work"));
+}
+
+#[test]
 fn a_failing_run_exits_1_and_prints_the_seed_to_replay() {
     let home = scratch("fail-home");
     // Accepts and says nothing: every check that expects an answer fails by timeout.

@@ -175,15 +175,19 @@ fn check(
     };
     let report = grader::grade(lesson, &target, &options, &mut std::io::stdout())?;
     if report.passed() {
-        let reference = match &target {
-            Target::Command(cmd) => cmd.contains(info.name),
-            Target::Running(_) => false,
+        // The reference, or one of the servers the course's tests grade (tests/peers/: real
+        // libraries, and broken servers), is not the learner's work.
+        let not_yours = match &target {
+            Target::Command(cmd) if cmd.contains(info.name) => {
+                Some(format!("the reference {}", info.name))
+            }
+            Target::Command(cmd) if cmd.contains("tests/peers/") => {
+                Some("a server from the course's tests/peers/".to_string())
+            }
+            _ => None,
         };
-        if reference {
-            println!(
-                "(that command runs the reference {}: `course list` records only your own work)",
-                info.name
-            );
+        if let Some(what) = not_yours {
+            println!("(that command runs {what}: `course list` records only your own work)");
         } else if options_ran_everything(&report, suite) {
             record_pass(lesson, &target)?;
         }
