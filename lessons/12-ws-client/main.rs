@@ -737,10 +737,9 @@ impl Client {
                 break;
             }
         }
-        trace.log(format_args!(
-            "connected to {peer} from {:?}",
-            stream.local_addr()
-        ));
+        if let Ok(local) = stream.local_addr() {
+            trace.log(format_args!("connected to {peer} from {local}"));
+        }
 
         let mut handshake = ClientHandshake::new(request.config.clone(), random());
         let mut head = handshake.request();
