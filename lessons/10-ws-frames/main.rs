@@ -7,8 +7,8 @@
 //! cargo run --bin 10-ws-frames -- decode --role client 818537fa213d7f9f4d5158
 //! cargo run --bin 10-ws-frames -- encode --text "Hello" --fragment 3 --mask 37fa213d
 //! cargo run --bin 10-ws-frames -- encode --close 1000 bye
-//! sudo tcpdump -i lo -w ws.pcap 'tcp port 7010'   # then talk to `serve`, then:
-//! cargo run --bin 10-ws-frames -- decode --pcap ws.pcap
+//! sudo tcpdump -i lo -U -w /tmp/echo.pcap 'tcp port 7010'   # then talk to `serve`, then:
+//! cargo run --bin 10-ws-frames -- decode --pcap /tmp/echo.pcap
 //! cargo run --bin 10-ws-frames -- serve --trace                             # ws://127.0.0.1:7010
 //! ```
 //!

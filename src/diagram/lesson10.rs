@@ -12,6 +12,7 @@ use super::sequence::{render_sequence, Sequence, Step};
 use super::Diagram;
 use crate::ws::dissect::hex;
 use crate::ws::frame::{annotate_frame, encode_frame, Opcode, FRAME_LAYOUT};
+use std::ops::Range;
 
 const LAYOUT_TITLE: &str =
     "Lesson 10: the WebSocket frame (RFC 6455 5.2): 2 to 14 bytes of header, then the payload";
@@ -50,17 +51,35 @@ pub fn diagrams() -> Vec<Diagram> {
 
 fn layout() -> String {
     let wire = encode_frame(true, Opcode::Text, b"Hello", Some(KEY));
-    let parts = annotate_frame(&wire)
-        .into_iter()
-        .map(|a| (a.bytes, a.label))
-        .collect();
     let example = Example {
         caption: "Example (RFC 6455 5.7): a client's text \"Hello\", masked with 37 fa 21 3d"
             .into(),
+        parts: parts_by_field(&wire),
         bytes: wire,
-        parts,
     };
     render_layout_with_example(LAYOUT_TITLE, FRAME_LAYOUT, &example)
+}
+
+/// `annotate_frame`'s parts of `wire`, each at the index of its field in [`FRAME_LAYOUT`]:
+/// the example colours part `k` like field `k`, so the masking key's bytes take the masking
+/// key's colour even though this frame has no extended length. A part is the field its label
+/// starts with (the longest such name: "payload, unmasked" is the payload, not "payload len");
+/// a byte that holds several fields, byte 0 (FIN to opcode) and byte 1 (MASK and payload len),
+/// takes the colour of the first. Fields with no bytes here get an empty part, which is not
+/// drawn.
+fn parts_by_field(wire: &[u8]) -> Vec<(Range<usize>, String)> {
+    let mut parts = vec![(0..0, String::new()); FRAME_LAYOUT.len()];
+    for note in annotate_frame(wire) {
+        let field = FRAME_LAYOUT
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| note.label.starts_with(f.name))
+            .max_by_key(|(_, f)| f.name.len())
+            .map(|(k, _)| k)
+            .unwrap_or_else(|| panic!("no field of FRAME_LAYOUT names {:?}", note.label));
+        parts[field] = (note.bytes, note.label);
+    }
+    parts
 }
 
 /// A frame's bytes and what they are, for an arrow's label.
@@ -104,4 +123,23 @@ fn fragments() -> Vec<Step> {
             &frame(&echo, "the echo: one frame, FIN=1, text \"Hello\""),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_example_part_is_coloured_like_its_field() {
+        let wire = encode_frame(true, Opcode::Text, b"Hello", Some(KEY));
+        let parts = parts_by_field(&wire);
+        let field = |name: &str| FRAME_LAYOUT.iter().position(|f| f.name == name).unwrap();
+        assert_eq!(parts.len(), FRAME_LAYOUT.len());
+        assert_eq!(parts[field("FIN")].0, 0..1);
+        assert_eq!(parts[field("MASK")].0, 1..2);
+        assert_eq!(parts[field("masking key")].0, 2..6);
+        assert_eq!(parts[field("payload")].0, 6..11);
+        // No extended length in a 5-byte frame: its part is empty, so nothing takes its colour.
+        assert!(parts[field("extended payload length")].0.is_empty());
+    }
 }

@@ -38,6 +38,11 @@ use std::fmt::Write as _;
 /// of a data frame; a 16 MiB frame is not copied to be printed.
 const KEEP_PAYLOAD: usize = 4096;
 
+/// The key a client's Close is shown masked with: RFC 6455 5.7's example key. A real client
+/// draws a fresh random key for every frame (5.3); a fixed one keeps the output the same from
+/// run to run.
+const EXAMPLE_KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
 /// Who sent the bytes, in words.
 fn direction(sender: Role) -> &'static str {
     match sender {
@@ -350,9 +355,10 @@ pub fn describe_error(e: &WsError, sender: Role) -> String {
         Some(code) => {
             let reply = CloseFrame::new(code, e.reason.clone());
             let payload = close::close_payload(Some(&reply));
-            // The receiver is the server when a client sent the bytes: its frames are unmasked.
-            // A client would mask its Close with a fresh random key; shown unmasked here.
-            let frame = encode_frame(true, Opcode::Close, &payload, None);
+            // A server's frames are never masked; a client masks every frame (5.1), its Close
+            // too: shown with the example key, since the real one is random.
+            let key = (receiver(sender) == Role::Client).then_some(EXAMPLE_KEY);
+            let frame = encode_frame(true, Opcode::Close, &payload, key);
             let _ = writeln!(
                 s,
                 "  the {} fails the connection: it sends Close {code} ({}) and closes TCP:",
@@ -363,6 +369,14 @@ pub fn describe_error(e: &WsError, sender: Role) -> String {
                 close_code_name(code)
             );
             let _ = writeln!(s, "  {}", hex(&frame, 64));
+            if let Some(key) = key {
+                let _ = writeln!(
+                    s,
+                    "  (masked, as a client masks every frame: here with the example key {}; \
+                     a real client draws a fresh random key for each frame)",
+                    hex(&key, 4)
+                );
+            }
         }
         None => {
             let _ = writeln!(s, "  the connection is closed without a Close frame");
@@ -529,18 +543,20 @@ fn field_value(name: &str, frame: &Current) -> (String, String) {
 fn payload_value(frame: &Current) -> (String, String) {
     let h = &frame.header;
     let shown = frame.payload.len() as u64;
-    let mut meaning = String::new();
-    if h.mask.is_some() {
-        let header = frame.wire.len() - frame.payload.len();
-        let _ = write!(
-            meaning,
-            "masked {} -> unmasked {}; ",
-            hex(&frame.wire[header..], 12),
-            hex(&frame.payload, 12)
-        );
-    }
     let p = &frame.payload;
+    // The parts of the meaning, joined by spaces once the empty ones are left out.
+    let mut parts = Vec::new();
+    if h.mask.is_some() && !p.is_empty() {
+        let header = frame.wire.len() - p.len();
+        parts.push(format!(
+            "masked {} -> unmasked {};",
+            hex(&frame.wire[header..], 12),
+            hex(p, 12)
+        ));
+    }
     let what = match h.opcode {
+        // Nothing of the payload came (or was kept): there is nothing to say what it is.
+        _ if p.is_empty() && h.payload_len > 0 => String::new(),
         Opcode::Close => match p.as_slice() {
             [] => "no code".to_string(),
             [_] => "one byte: not a code (a code takes two)".to_string(),
@@ -563,11 +579,14 @@ fn payload_value(frame: &Current) -> (String, String) {
         },
         _ => hex(p, 24),
     };
-    meaning.push_str(&what);
-    if shown < h.payload_len {
-        let _ = write!(meaning, " (first {shown} of {} bytes)", h.payload_len);
+    parts.push(what);
+    if shown == 0 && h.payload_len > 0 {
+        parts.push("(none shown)".to_string());
+    } else if shown < h.payload_len {
+        parts.push(format!("(first {shown} of {} bytes shown)", h.payload_len));
     }
-    (format!("{} bytes", h.payload_len), meaning)
+    parts.retain(|part| !part.is_empty());
+    (format!("{} bytes", h.payload_len), parts.join(" "))
 }
 
 #[cfg(test)]
@@ -624,6 +643,65 @@ mod tests {
         let out = dissect(&[0x01, 0x01, b'a', 0x80, 0x01, 0xff], Role::Server);
         assert!(out.contains("frame 2: 3 bytes at byte 3"), "{out}");
         assert!(out.contains("Close 1007"), "{out}");
+    }
+
+    #[test]
+    fn a_clients_close_is_shown_masked_a_servers_not() {
+        // A server's reply to a broken client frame: not masked.
+        let out = dissect(&[0x81, 0x02, b'h', b'i'], Role::Client);
+        assert!(out.contains("closes TCP:\n  88 2c 03 ea "), "{out}");
+        assert!(!out.contains("(masked"), "{out}");
+        // A client's reply to a broken server frame (1002 for a masked one): masked with the
+        // example key, which decodes back to the Close it is.
+        let out = dissect(&[0x81, 0x82, 1, 2, 3, 4, 5, 6], Role::Server);
+        let line = out
+            .lines()
+            .skip_while(|l| !l.ends_with("closes TCP:"))
+            .nth(1)
+            .expect("the Close frame's line");
+        assert!(
+            out.contains(
+                "(masked, as a client masks every frame: here with the example key 37 fa 21 3d;"
+            ),
+            "{out}"
+        );
+        let wire: Vec<u8> = line
+            .split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect();
+        assert_eq!(wire[0], 0x88, "{out}");
+        assert!(wire[1] & 0x80 != 0, "MASK=1: {out}");
+        assert_eq!(wire[2..6], EXAMPLE_KEY, "{out}");
+        let back = dissect(&wire, Role::Client);
+        assert!(back.contains("1. close 1002 (protocol error)"), "{back}");
+    }
+
+    #[test]
+    fn a_payload_cut_short_for_showing_says_which_bytes_are_shown() {
+        // 5000 bytes, all there: the first 4096 are shown, and nothing says "so far".
+        let wire = encode_frame(true, Opcode::Binary, &[7; 5000], None);
+        let out = dissect(&wire, Role::Server);
+        assert!(
+            out.contains("payload (first 4096 of 5000 bytes shown): "),
+            "{out}"
+        );
+        assert!(out.contains(" (first 4096 of 5000 bytes shown)\n"), "{out}");
+        assert!(!out.contains("so far"), "{out}");
+        // A refused header shows what fits in a header, and says so the same way.
+        let out = dissect(
+            &encode_frame(true, Opcode::Ping, &[b'x'; 126], None),
+            Role::Server,
+        );
+        assert!(
+            out.contains("payload (first 10 of 126 bytes shown): \"xxxxxxxxxx\""),
+            "{out}"
+        );
+        // Only the header came: no payload to show, said in one space-separated phrase.
+        let out = dissect(&[0x82, 0x7e, 0x01, 0x00], Role::Server);
+        assert!(
+            out.contains("    payload                  256 bytes      (none shown)\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -370,7 +370,9 @@ pub fn annotate_frame(wire: &[u8]) -> Vec<Annotation> {
             "payload"
         };
         let shown = if end - at < len as usize {
-            format!(" ({} of {len} bytes so far)", end - at)
+            // Only the start of the payload is in `wire`: the rest may have come in a later
+            // read, or have been left out by the caller. Say what is true either way.
+            format!(" (first {} of {len} bytes shown)", end - at)
         } else {
             format!(" ({len} bytes)")
         };
