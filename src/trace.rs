@@ -188,7 +188,8 @@ pub fn annotated_hexdump(data: &[u8], fields: &[Annotation]) -> String {
     for line in 0..lines {
         if data.len() > MAX_DUMP && line == keep {
             let skipped = lines - 2 * keep;
-            out.push_str(&format!("  ....  ({skipped} lines not shown)\n"));
+            let lines = if skipped == 1 { "line" } else { "lines" };
+            out.push_str(&format!("  ....  ({skipped} {lines} not shown)\n"));
         }
         if data.len() > MAX_DUMP && line >= keep && line < lines - keep {
             continue;
