@@ -16,12 +16,12 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use netcourse::grader::progress::{self, read_progress, record_pass};
-use netcourse::grader::{self, Listener, Options, Target};
+use netcourse::grader::command::{self, CheckArgs};
+use netcourse::grader::progress::{self, read_progress};
+use netcourse::grader::{self, Target};
 use netcourse::lessons::{self, Lesson};
 use netcourse::starter;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(about = "The network programming course: grade, list, start, hint")]
@@ -33,26 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run lesson NN's checks against a server (exit code 0 only if every check passes).
-    Check {
-        /// Lesson number, e.g. 01.
-        lesson: u32,
-        /// A server already running: IP:PORT, or SCHEME://IP:PORT for each listener.
-        #[arg(long, required_unless_present = "cmd", conflicts_with = "cmd")]
-        addr: Vec<String>,
-        /// A shell command that starts the server and prints `listening on SCHEME://IP:PORT`.
-        /// It is started afresh for every check; use port 0 so restarts never collide.
-        #[arg(long)]
-        cmd: Option<String>,
-        /// Seed for the random choices; a failing run prints the one to replay it.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Seconds any single read may wait before the check fails.
-        #[arg(long, default_value_t = 5.0)]
-        timeout: f64,
-        /// Run only the checks whose name contains this.
-        #[arg(long)]
-        only: Option<String>,
-    },
+    Check(CheckArgs),
     /// Show the lessons, which have checks, and which your own work has passed.
     List,
     /// Write a starter for lesson NN into DIR: the reference with its key parts cut out.
@@ -105,15 +86,9 @@ fn main() -> anyhow::Result<()> {
     // SAFETY: restoring the default action of a signal has no preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     match Cli::parse().command {
-        Command::Check {
-            lesson,
-            addr,
-            cmd,
-            seed,
-            timeout,
-            only,
-        } => {
-            let passed = check(lesson, addr, cmd, seed, timeout, only)?;
+        Command::Check(args) => {
+            let info = find(args.lesson)?;
+            let passed = command::check(args, |target| not_yours(info, target))?;
             std::process::exit(if passed { 0 } else { 1 });
         }
         Command::List => list(),
@@ -134,77 +109,18 @@ fn find(lesson: u32) -> anyhow::Result<&'static Lesson> {
         .with_context(|| format!("there is no lesson {lesson:02}: `course list` shows them"))
 }
 
-fn check(
-    lesson: u32,
-    addr: Vec<String>,
-    cmd: Option<String>,
-    seed: Option<u64>,
-    timeout: f64,
-    only: Option<String>,
-) -> anyhow::Result<bool> {
-    let info = find(lesson)?;
-    let suite =
-        grader::suite(lesson).with_context(|| format!("lesson {:02} has no checks yet", lesson))?;
-    let target = match cmd {
-        Some(cmd) => Target::Command(cmd),
-        // A client lesson: the grader is the server, so it must start the client itself.
-        None if suite.grades_a_client() => anyhow::bail!(
-            "lesson {lesson:02} grades a client: the grader listens and starts it, so give \
-             --cmd \"CLIENT ... {{url}}\" ({{url}} becomes the grader's ws:// address), not --addr"
-        ),
-        None => {
-            let mut listeners = Vec::new();
-            for (i, a) in addr.iter().enumerate() {
-                let scheme = suite
-                    .listeners
-                    .get(i)
-                    .copied()
-                    .unwrap_or(suite.listeners[0]);
-                listeners.push(
-                    Listener::parse_arg(a, scheme)
-                        .with_context(|| format!("--addr {a:?} is not IP:PORT"))?,
-                );
-            }
-            Target::Running(listeners)
+/// The reference, or one of the servers the course's tests grade (tests/peers/: real
+/// libraries, and broken servers), is not the learner's work.
+fn not_yours(info: &Lesson, target: &Target) -> Option<String> {
+    match target {
+        Target::Command(cmd) if cmd.contains(info.name) => {
+            Some(format!("the reference {}", info.name))
         }
-    };
-    let options = Options {
-        timeout: Duration::from_secs_f64(timeout.max(0.1)),
-        seed: seed.unwrap_or_else(fresh_seed),
-        only,
-    };
-    let report = grader::grade(lesson, &target, &options, &mut std::io::stdout())?;
-    if report.passed() {
-        // The reference, or one of the servers the course's tests grade (tests/peers/: real
-        // libraries, and broken servers), is not the learner's work.
-        let not_yours = match &target {
-            Target::Command(cmd) if cmd.contains(info.name) => {
-                Some(format!("the reference {}", info.name))
-            }
-            Target::Command(cmd) if cmd.contains("tests/peers/") => {
-                Some("a server from the course's tests/peers/".to_string())
-            }
-            _ => None,
-        };
-        if let Some(what) = not_yours {
-            println!("(that command runs {what}: `course list` records only your own work)");
-        } else if options_ran_everything(&report, suite) {
-            record_pass(lesson, &target)?;
+        Target::Command(cmd) if cmd.contains("tests/peers/") => {
+            Some("a server from the course's tests/peers/".to_string())
         }
+        _ => None,
     }
-    Ok(report.passed())
-}
-
-fn options_ran_everything(report: &grader::Report, suite: &'static grader::Suite) -> bool {
-    report.outcomes.len() == suite.all_checks().len()
-}
-
-/// A seed from the clock: different runs try different chunkings; the report prints it.
-fn fresh_seed() -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (now.as_nanos() as u64 % 1_000_000).max(1)
 }
 
 fn list() -> anyhow::Result<()> {

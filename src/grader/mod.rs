@@ -20,6 +20,7 @@
 //! their own deliberately simple encoders, so a bug shared with the reference cannot hide.
 
 mod chat;
+pub mod command;
 pub mod http;
 mod lesson01;
 mod lesson02;
