@@ -275,7 +275,7 @@ pub fn check_args(lesson: u32) -> &'static str {
 fn readme(lesson: &Lesson, exercises: &[Exercise]) -> String {
     let mut s = format!(
         "# Lesson {:02} starter: {}\n\n\
-         The reference code of lesson {:02} with its key parts cut out. Each `todo!()` is an exercise;\n\
+         The reference code of lesson {:02} with its key parts cut out. Each `todo!(\"exercise N: ...\")` is an exercise;\n\
          the `// hint:` comments above it, and `cargo run --bin course -- hint {:02}` in the course,\n\
          help you fill it in. The lesson text is lessons/{}/README.md in the course.\n\n## Exercises\n\n",
         lesson.number, lesson.title, lesson.number, lesson.number, lesson.name

@@ -182,7 +182,7 @@ fn new(lesson: u32, dir: Option<PathBuf>) -> anyhow::Result<()> {
     // A server is started on a free port; a client is started pointed at the grader.
     let args = starter::check_args(lesson);
     println!(
-        "\nLook for `todo!()` in {d}/src. Then check your work:\n  \
+        "\nLook for `todo!(\"exercise` in {d}/src. Then check your work:\n  \
          cargo run --bin course -- check {lesson:02} --cmd \"cargo run -q --manifest-path {d}/Cargo.toml -- {args}\"\n\
          Stuck? cargo run --bin course -- hint {lesson:02}",
         d = dir.display()
