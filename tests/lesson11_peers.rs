@@ -453,14 +453,26 @@ fn a_chat_member_that_never_reads_is_closed_with_1008_and_the_room_goes_on() {
         .unwrap_or(4 << 20);
     let line = "z".repeat(60_000);
     let lines = (wmem_max + (2 << 20)) / line.len();
+    // The sleeper's departure may be announced while the talker is still talking: once it is
+    // closed with 1008 and does not read its Close, the loop cuts it off after its close
+    // timeout (5 s), which a loaded machine can reach before the last line.
+    let mut left_heard = false;
+    let mut next_line = |talker: &mut TcpStream| loop {
+        let got = text(talker);
+        if got == "* sleeper left" && !left_heard {
+            left_heard = true;
+        } else {
+            return got;
+        }
+    };
     for i in 0..lines {
         talker.write_all(&frame(0x1, line.as_bytes())).unwrap();
-        let got = text(&mut talker);
+        let got = next_line(&mut talker);
         assert_eq!(got.len(), "talker: ".len() + line.len(), "line {i}");
     }
     // The talker was never held up, and the room still works.
     talker.write_all(&frame(0x1, b"still here")).unwrap();
-    assert_eq!(text(&mut talker), "talker: still here");
+    assert_eq!(next_line(&mut talker), "talker: still here");
     // The sleeper wakes up: some lines, then the server's Close 1008, then the end.
     let (opcodes, close) = frames_until_eof(&mut sleeper);
     assert_eq!(close, Some(1008), "{} frames", opcodes.len());
@@ -469,8 +481,10 @@ fn a_chat_member_that_never_reads_is_closed_with_1008_and_the_room_goes_on() {
         opcodes.len() < lines,
         "the sleeper got every line: no limit"
     );
-    // And once it is gone the room hears of it.
-    assert_eq!(text(&mut talker), "* sleeper left");
+    // And once it is gone the room hears of it (if it has not already).
+    if !left_heard {
+        assert_eq!(text(&mut talker), "* sleeper left");
+    }
 }
 
 #[test]
